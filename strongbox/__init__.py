@@ -1,0 +1,3 @@
+"""StrongBox: a Raft-replicated, Vault-compatible secrets store."""
+
+__version__ = "0.1.0"

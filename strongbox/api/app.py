@@ -1,0 +1,149 @@
+"""The ASGI application: the request pipeline of DESIGN.md §7.
+
+request id → size limit (413) → path validation (400) → route (404/405) →
+seal check (503) → token (403) → policy hook (403) → handler → envelope.
+A bare ASGI callable (no framework) keeps the hot path lean (DESIGN.md §10).
+Every response carries X-Request-Id and the security headers. Unexpected
+exceptions are logged with the request id and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+from strongbox.api import kv as kv_api
+from strongbox.api import sys_seal
+from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
+from strongbox.api.request import LIST, Request
+from strongbox.api.routing import CAPABILITY, Context
+from strongbox.core import Core
+from strongbox.engines.kv.engine import KvEngine
+from strongbox.errors import (
+    BadRequest, InternalError, MethodNotAllowed, NotFound, PayloadTooLarge, StrongBoxError,
+)
+
+log = logging.getLogger("strongbox.api")
+PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
+METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
+Scope = dict[str, Any]
+
+
+def validate_path(path: str) -> str:
+    if not path.startswith("/v1/"):
+        raise NotFound("unknown path: the API lives under /v1/")
+    rel = path[4:]
+    if len(rel) > 512:
+        raise BadRequest("path is longer than 512 characters")
+    if not PATH_RE.match(rel):
+        raise BadRequest("path may contain only letters, digits and / _ . + -")
+    if any(segment in (".", "..") for segment in rel.split("/")):
+        raise BadRequest("path segments '.' and '..' are not allowed")
+    return rel
+
+
+class StrongBoxApp:
+    def __init__(self, core: Core, tls: bool) -> None:
+        self.core = core
+        self.kv = KvEngine(core)
+        self.max_body = core.config.limits.max_request_bytes
+        self.extra_headers = [*SECURITY_HEADERS, *([HSTS] if tls else [])]
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            response = await self._handle(scope, receive, request_id)
+        except StrongBoxError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            response = error_response(InternalError("internal error"))
+        headers = [*response.headers, *self.extra_headers,
+                   (b"x-request-id", request_id.encode())]
+        body = b"" if scope["method"] == "HEAD" else response.body
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _read_body(self, scope: Scope, receive: Any) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _handle(self, scope: Scope, receive: Any, request_id: str) -> Response:
+        rel = validate_path(scope["path"])
+        body = await self._read_body(scope, receive)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        method = scope["method"].upper()
+        if method not in METHODS:
+            raise MethodNotAllowed(f"HTTP method {method} is not supported")
+        if method == "GET" and query.get("list", "").lower() == "true":
+            method = LIST
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client") or ("", 0)
+        request = Request(method=method, path=rel.rstrip("/") if method != LIST else rel,
+                          query=query, headers=headers, body=body, request_id=request_id,
+                          remote_addr=str(client[0]))
+        namespace = headers.get("x-vault-namespace", "").strip("/")
+        if namespace and namespace != "root":
+            raise NotFound(f"namespace {namespace!r} does not exist")
+        ctx = Context(request=request, core=self.core)
+        route = sys_seal.ROUTES.get(request.path)
+        if route is not None:
+            handler = route.handler_for(method, request.path)
+            if route.unsealed:
+                self.core.require_keyring()
+            if route.auth:
+                self._check_token(ctx, method)
+            return await handler(ctx)
+        if request.path.startswith("sys/"):
+            raise NotFound(f"no handler for route \"{request.path}\"")
+        return await self._engine(ctx, method)
+
+    def _check_token(self, ctx: Context, method: str) -> None:
+        ctx.token = self.core.authenticate(ctx.request.token)
+        self.core.authorize(ctx.token, CAPABILITY[method], ctx.request.path)
+
+    async def _engine(self, ctx: Context, method: str) -> Response:
+        self.core.require_keyring()
+        self._check_token(ctx, method)
+        path = ctx.request.path
+        for mount in sorted(self.core.store.mounts(ctx.request.namespace),
+                            key=lambda m: len(m.path), reverse=True):
+            if (path + "/").startswith(mount.path):
+                methods, handler, sub = kv_api.resolve(mount.path, path[len(mount.path):])
+                if method not in methods:
+                    raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
+                                           f"supported: {', '.join(methods)}", methods)
+                response: Response = await handler(ctx, self.kv, mount.path, sub)
+                return response
+        raise NotFound(f"no handler for route \"{path}\": nothing is mounted there")
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

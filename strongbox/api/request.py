@@ -1,0 +1,98 @@
+"""The parsed request handed to handlers, and strict JSON body validation.
+
+`Request.json_body(schema)` is how every handler reads its body: a missing body
+is `{}`, anything but a JSON object is a 400, an unknown field is a 400 naming
+it and the accepted ones (a typo must not be silently ignored), and each
+field's type is checked. Error messages name fields, never echo values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from strongbox.errors import BadRequest
+
+# name -> accepted python types; bool is never accepted where int is asked.
+Schema = Mapping[str, tuple[type, ...]]
+LIST = "LIST"
+
+
+@dataclass(slots=True)
+class Request:
+    method: str                   # GET PUT POST PATCH DELETE HEAD LIST
+    path: str                     # after "/v1/", no leading slash, namespace stripped
+    query: dict[str, str]
+    headers: dict[str, str]       # lower-case names
+    body: bytes
+    request_id: str
+    remote_addr: str
+    namespace: str = ""
+    _json: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def token(self) -> str | None:
+        token = self.headers.get("x-vault-token")
+        if token:
+            return token
+        auth = self.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return auth[7:].strip() or None
+        return None
+
+    def raw_json(self) -> dict[str, Any]:
+        if self._json is None:
+            if not self.body.strip():
+                self._json = {}
+            else:
+                try:
+                    parsed = json.loads(self.body)
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    where = (f" at line {exc.lineno} column {exc.colno}"
+                             if isinstance(exc, json.JSONDecodeError) else "")
+                    raise BadRequest(f"malformed JSON in request body{where}: fix the "
+                                     "syntax and send it again") from None
+                if not isinstance(parsed, dict):
+                    raise BadRequest("the request body must be a JSON object")
+                self._json = parsed
+        return self._json
+
+    def json_body(self, schema: Schema, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        body = self.raw_json()
+        for name, value in body.items():
+            if name not in schema:
+                accepted = ", ".join(sorted(schema)) or "none"
+                raise BadRequest(f"unknown field {name!r} in request body; accepted fields: "
+                                 f"{accepted}")
+            kinds = schema[name]
+            if value is None and type(None) in kinds:
+                continue
+            if isinstance(value, bool) and bool not in kinds:
+                raise BadRequest(f"field {name!r} must be {_describe(kinds)}")
+            if not isinstance(value, kinds):
+                raise BadRequest(f"field {name!r} must be {_describe(kinds)}")
+        for name in required:
+            if body.get(name) is None:
+                raise BadRequest(f"missing required field {name!r}")
+        return body
+
+
+def _describe(kinds: tuple[type, ...]) -> str:
+    names = {bool: "a boolean", int: "an integer", str: "a string", dict: "a JSON object",
+             list: "a JSON array", float: "a number", type(None): "null"}
+    return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
+
+
+def query_int(request: Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise BadRequest(f"query parameter {name!r} must be a non-negative integer")
+    return int(raw)
+
+
+def query_bool(request: Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1", "t")

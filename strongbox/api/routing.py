@@ -1,0 +1,49 @@
+"""Routes: which handler serves (method, path), and what it requires.
+
+A `Route` maps methods to handlers and says whether the caller must present a
+token (`auth`) and whether the node must be unsealed (`unsealed`). PUT and POST
+are interchangeable, as in Vault. `CAPABILITY` maps a method to the ACL
+capability the policy hook checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from strongbox.api.envelope import Response
+from strongbox.api.request import Request
+from strongbox.core import Core
+from strongbox.errors import MethodNotAllowed
+from strongbox.pb import records_pb2 as rec
+
+
+@dataclass(slots=True)
+class Context:
+    request: Request
+    core: Core
+    token: rec.TokenRecord | None = None
+
+
+Handler = Callable[[Context], Awaitable[Response]]
+
+CAPABILITY = {"GET": "read", "HEAD": "read", "LIST": "list", "PUT": "update",
+              "POST": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handlers: dict[str, Handler]
+    auth: bool = True
+    unsealed: bool = True
+    sudo: bool = False
+
+    def handler_for(self, method: str, path: str) -> Handler:
+        handler = self.handlers.get(method)
+        if handler is None and method in ("PUT", "POST"):
+            handler = self.handlers.get("POST" if method == "PUT" else "PUT")
+        if handler is None:
+            allow = tuple(sorted(self.handlers))
+            raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
+                                   f"supported: {', '.join(allow)}", allow)
+        return handler

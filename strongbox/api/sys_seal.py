@@ -1,0 +1,205 @@
+"""sys/ endpoints of the seal, init, health, leader and key group.
+
+Unauthenticated (work while sealed): init, seal-status, unseal, health, leader.
+The rest need a token with sudo. Shares and root tokens appear only in the
+one response that hands them out, never in a log line or an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from strongbox import __version__
+from strongbox.api.envelope import Response, json_response, no_content, ok
+from strongbox.api.request import query_int
+from strongbox.api.routing import Context, Route
+from strongbox.errors import BadRequest, InternalError, NotInitialized
+from strongbox.timefmt import rfc3339
+
+BUILD_DATE = "2026-11-27T00:00:00Z"
+
+
+def seal_status_data(ctx: Context) -> dict[str, Any]:
+    core = ctx.core
+    cluster = core.cluster()
+    return {
+        "type": "shamir", "initialized": cluster is not None, "sealed": core.sealed,
+        "t": cluster.secret_threshold if cluster else 0,
+        "n": cluster.secret_shares if cluster else 0,
+        "progress": core.unseal_progress.progress, "nonce": core.unseal_progress.nonce,
+        "version": __version__, "build_date": BUILD_DATE, "migration": False,
+        "cluster_name": cluster.cluster_name if cluster and not core.sealed else "",
+        "cluster_id": cluster.cluster_id if cluster and not core.sealed else "",
+        "recovery_seal": False, "storage_type": "raft",
+    }
+
+
+async def get_init(ctx: Context) -> Response:
+    return json_response(200, {"initialized": ctx.core.cluster() is not None})
+
+
+INIT_SCHEMA = {
+    "secret_shares": (int,), "secret_threshold": (int,),
+    # Fields hvac and the Vault CLI send; PGP and HSM options are not supported.
+    "pgp_keys": (list, type(None)), "root_token_pgp_key": (str, type(None)),
+    "stored_shares": (int, type(None)), "recovery_shares": (int, type(None)),
+    "recovery_threshold": (int, type(None)), "recovery_pgp_keys": (list, type(None)),
+}
+
+
+async def put_init(ctx: Context) -> Response:
+    body = ctx.request.json_body(INIT_SCHEMA, required=("secret_shares", "secret_threshold"))
+    if body.get("pgp_keys") or body.get("root_token_pgp_key") or body.get("recovery_pgp_keys"):
+        raise BadRequest("PGP-encrypted shares are not supported; omit pgp_keys and "
+                         "root_token_pgp_key")
+    if body.get("recovery_shares") or body.get("recovery_threshold"):
+        raise BadRequest("recovery keys apply to auto-unseal, which StrongBox does not "
+                         "support; use secret_shares and secret_threshold")
+    shares, threshold = body["secret_shares"], body["secret_threshold"]
+    if not 1 <= shares <= 255:
+        raise BadRequest("secret_shares must be between 1 and 255")
+    if not 1 <= threshold <= shares:
+        raise BadRequest("secret_threshold must be between 1 and secret_shares")
+    if threshold == 1 and shares > 1:
+        raise BadRequest("secret_threshold must be at least 2 when secret_shares is more "
+                         "than 1 (a threshold of 1 would make every share the whole key)")
+    if body.get("stored_shares") not in (None, 0):
+        raise BadRequest("stored_shares is not supported (no HSM seal)")
+    result = await ctx.core.initialize(shares, threshold)
+    return json_response(200, {
+        "keys": [share.hex() for share in result.shares],
+        "keys_base64": [base64.b64encode(share).decode() for share in result.shares],
+        "root_token": result.root_token,
+    })
+
+
+async def get_seal_status(ctx: Context) -> Response:
+    return json_response(200, seal_status_data(ctx))
+
+
+UNSEAL_SCHEMA = {"key": (str, type(None)), "reset": (bool, type(None)),
+                 "migrate": (bool, type(None))}
+
+
+async def put_unseal(ctx: Context) -> Response:
+    body = ctx.request.json_body(UNSEAL_SCHEMA)
+    if body.get("migrate"):
+        raise BadRequest("seal migration is not supported")
+    if ctx.core.cluster() is None:
+        raise NotInitialized()
+    if body.get("reset"):
+        ctx.core.reset_unseal()
+    elif body.get("key") is None:
+        raise BadRequest("missing required field 'key' (an unseal key share), "
+                         "or send {\"reset\": true}")
+    else:
+        ctx.core.submit_share(body["key"])
+    return json_response(200, seal_status_data(ctx))
+
+
+async def put_seal(ctx: Context) -> Response:
+    ctx.core.seal()
+    return no_content()
+
+
+HEALTH_CODES = {"activecode": 200, "standbycode": 429, "performancestandbycode": 473,
+                "sealedcode": 503, "uninitcode": 501}
+
+
+def _health_status(ctx: Context, active: bool, initialized: bool) -> int:
+    request = ctx.request
+    codes = {name: query_int(request, name, default) for name, default in HEALTH_CODES.items()}
+    if not initialized:
+        return codes["uninitcode"]
+    if ctx.core.sealed:
+        return codes["sealedcode"]
+    if active:
+        return codes["activecode"]
+    if request.query.get("perfstandbyok", "").lower() == "true" or \
+            request.query.get("standbyok", "").lower() == "true":
+        return 200
+    return codes["performancestandbycode"]
+
+
+async def get_health(ctx: Context) -> Response:
+    core = ctx.core
+    cluster = core.cluster()
+    status = core.log.status()
+    code = _health_status(ctx, status.is_leader, cluster is not None)
+    body = {
+        "initialized": cluster is not None, "sealed": core.sealed,
+        "standby": not status.is_leader, "performance_standby": not status.is_leader,
+        "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
+        "server_time_utc": int(time.time()), "version": __version__,
+        "cluster_name": cluster.cluster_name if cluster else "",
+        "cluster_id": cluster.cluster_id if cluster else "",
+        "raft_applied_index": core.store.applied_index(),
+        "raft_commit_index": status.commit_index,
+        "last_leader_contact_ms": status.last_leader_contact_ms,
+    }
+    response = json_response(code, body)
+    if ctx.request.method == "HEAD":
+        response.body = b""
+    return response
+
+
+async def get_leader(ctx: Context) -> Response:
+    status = ctx.core.log.status()
+    addr = ctx.core.config.api_addr
+    return json_response(200, {
+        "ha_enabled": True, "is_self": status.is_leader,
+        "active_time": rfc3339(0) or "0001-01-01T00:00:00Z",
+        "leader_address": addr if status.is_leader else "",
+        "leader_cluster_address": "",
+        "performance_standby": not status.is_leader,
+        "performance_standby_last_remote_wal": 0,
+        "raft_committed_index": status.commit_index,
+        "raft_applied_index": ctx.core.store.applied_index(),
+    })
+
+
+async def put_step_down(ctx: Context) -> Response:
+    return no_content()  # a one-node cluster re-elects itself; nothing to hand over
+
+
+async def put_rotate(ctx: Context) -> Response:
+    ctx.request.json_body({})
+    result = await ctx.core.rotate()
+    if result.code != result.OK:
+        raise InternalError("key rotation failed")
+    return no_content()
+
+
+async def get_key_status(ctx: Context) -> Response:
+    record = ctx.core.key_status()
+    return ok(ctx.request.request_id, {
+        "term": record.term, "install_time": rfc3339(record.install_time_ns),
+        "encryptions": 0})
+
+
+async def get_mounts(ctx: Context) -> Response:
+    mounts = {}
+    for mount in ctx.core.store.mounts(ctx.request.namespace):
+        mounts[mount.path] = {
+            "type": mount.type, "description": mount.description,
+            "accessor": mount.accessor, "uuid": mount.uuid, "options": dict(mount.options),
+            "config": {"default_lease_ttl": 0, "max_lease_ttl": 0}, "local": False,
+            "seal_wrap": False, "external_entropy_access": False,
+        }
+    return ok(ctx.request.request_id, mounts)
+
+
+ROUTES: dict[str, Route] = {
+    "sys/init": Route({"GET": get_init, "PUT": put_init}, auth=False, unsealed=False),
+    "sys/seal-status": Route({"GET": get_seal_status}, auth=False, unsealed=False),
+    "sys/unseal": Route({"PUT": put_unseal}, auth=False, unsealed=False),
+    "sys/health": Route({"GET": get_health, "HEAD": get_health}, auth=False, unsealed=False),
+    "sys/leader": Route({"GET": get_leader}, auth=False, unsealed=False),
+    "sys/seal": Route({"PUT": put_seal}, sudo=True),
+    "sys/step-down": Route({"PUT": put_step_down}, sudo=True),
+    "sys/rotate": Route({"PUT": put_rotate}, sudo=True),
+    "sys/key-status": Route({"GET": get_key_status}),
+    "sys/mounts": Route({"GET": get_mounts}),
+}

@@ -1,0 +1,142 @@
+"""`strongbox` — run a node (`server`), a ready-to-use dev node (`dev`), or print the version.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from strongbox import __version__
+from strongbox.config import NodeConfig, load_config
+from strongbox.errors import ConfigError, StrongBoxError
+from strongbox.server import Node
+
+DEV_KEY_FILE = "dev-unseal-key"
+EPILOG = """environment:
+  every setting can be overridden as STRONGBOX_<KEY>, sections with a double
+  underscore: STRONGBOX_DATA_DIR, STRONGBOX_LISTENER__ADDRESS,
+  STRONGBOX_LISTENER__TLS_DISABLE=true, STRONGBOX_LIMITS__MAX_REQUEST_BYTES.
+
+examples:
+  strongbox dev                                  # unsealed node on 127.0.0.1:8200
+  strongbox dev --dev-root-token-id=root         # ... with a known root token
+  strongbox server --config /etc/strongbox/node.toml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strongbox", description="StrongBox: a Raft-replicated, Vault-compatible "
+        "secrets store.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"strongbox {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    server = sub.add_parser("server", help="run a node from a TOML config file",
+                            description="Run a StrongBox node. It starts sealed (and, the "
+                            "first time, uninitialized): initialize it with PUT /v1/sys/init "
+                            "and unseal it with PUT /v1/sys/unseal.",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    server.add_argument("--config", "-c", help="path to node.toml")
+    server.add_argument("--data-dir", help="override data_dir")
+    server.add_argument("--listen", metavar="HOST:PORT", help="override listener.address")
+    server.add_argument("--node-id", help="override node_id")
+
+    dev = sub.add_parser("dev", help="run an initialized, unsealed node for development",
+                         description="Run a single development node: initialized with one "
+                         "unseal key, unsealed, KV v2 at secret/, plain HTTP. Its data lives "
+                         "in a temporary directory unless --data-dir is given. Never use it "
+                         "in production: the unseal key is printed (and kept in the data "
+                         "directory).")
+    dev.add_argument("--dev-root-token-id", default=os.environ.get("STRONGBOX_DEV_ROOT_TOKEN_ID"),
+                     help="use this root token instead of a random one")
+    dev.add_argument("--dev-listen-address", default="127.0.0.1:8200", metavar="HOST:PORT",
+                     help="HTTP listen address (default 127.0.0.1:8200)")
+    dev.add_argument("--data-dir", help="keep data here (default: a new temporary directory)")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def run_server(args: argparse.Namespace) -> int:
+    config = load_config(args.config, overrides={
+        "data_dir": args.data_dir, "listener.address": args.listen, "node_id": args.node_id})
+    node = Node(config)
+    node.start()
+    print(f"==> StrongBox server started on {config.api_addr} (node {config.node_id}, "
+          f"data in {config.data_dir})", flush=True)
+    cluster = node.core.cluster()
+    print("    state: " + ("sealed; unseal with PUT /v1/sys/unseal" if cluster
+                           else "not initialized; initialize with PUT /v1/sys/init"), flush=True)
+    node.serve()
+    return 0
+
+
+def _dev_config(args: argparse.Namespace) -> NodeConfig:
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="strongbox-dev-")
+    return load_config(None, overrides={
+        "data_dir": data_dir, "listener.address": args.dev_listen_address,
+        "listener.tls_disable": True, "cluster_name": "strongbox-dev"})
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    config = _dev_config(args)
+    node = Node(config)
+    node.start()
+    key_file = Path(config.data_dir) / DEV_KEY_FILE
+    root_token = args.dev_root_token_id
+    if node.core.cluster() is None:
+        result = asyncio.run(node.core.initialize(1, 1, root_token))
+        unseal_key, root_token = result.shares[0].hex(), result.root_token
+        key_file.write_text(unseal_key)
+        key_file.chmod(0o600)
+    elif key_file.is_file():
+        unseal_key = key_file.read_text().strip()
+    else:
+        print(f"error: {config.data_dir} holds a store that was not created by "
+              "`strongbox dev`; run `strongbox server` on it instead", file=sys.stderr)
+        return 2
+    node.core.submit_share(unseal_key)
+    print(f"""==> StrongBox dev server started. Do NOT use it in production.
+
+    Api Address: {config.api_addr}
+    Data Dir:    {config.data_dir}
+    Unseal Key:  {unseal_key}
+    Root Token:  {root_token or '(unchanged: the token created when this data dir was new)'}
+
+  export VAULT_ADDR='{config.api_addr}' STRONGBOX_ADDR='{config.api_addr}'
+""", flush=True)
+    node.serve()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    try:
+        if args.command == "server":
+            return run_server(args)
+        if args.command == "dev":
+            return run_dev(args)
+        if args.command == "version":
+            print(f"strongbox {__version__}")
+            return 0
+        parser.print_help()
+        return 2
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (StrongBoxError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Typed node configuration: TOML file, then STRONGBOX_* environment, then CLI flags.
+
+`load_config(path, env, overrides)` returns a frozen `NodeConfig` or raises
+`errors.ConfigError` naming the offending key (the CLI exits with code 2).
+Unknown keys are errors: a typo must not silently fall back to a default.
+
+Example node.toml:
+
+    node_id = "node-1"
+    data_dir = "/var/lib/strongbox"
+    cluster_name = "prod"
+
+    [listener]
+    address = "0.0.0.0:8200"
+    tls_cert_file = "/etc/strongbox/tls/server.crt"
+    tls_key_file = "/etc/strongbox/tls/server.key"
+    # tls_disable = true   # plain HTTP, for local experiments only
+
+    [limits]
+    max_request_bytes = 1048576
+    write_timeout_s = 10.0
+
+    [storage]
+    map_size_mb = 1024
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strongbox.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    address: str = "127.0.0.1:8200"
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_disable: bool = False
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_request_bytes: int = 1024 * 1024
+    write_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    map_size_mb: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    data_dir: str
+    node_id: str = "node-1"
+    cluster_name: str = "strongbox"
+    log_level: str = "info"
+    listener: ListenerConfig = field(default_factory=ListenerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+
+    @property
+    def api_addr(self) -> str:
+        scheme = "http" if self.listener.tls_disable else "https"
+        return f"{scheme}://{self.listener.address}"
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "listener": ListenerConfig, "limits": LimitsConfig, "storage": StorageConfig,
+}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _coerce(key: str, value: Any, kind: type[Any]) -> Any:
+    """Convert env/CLI strings; check TOML values have the declared type."""
+    if isinstance(value, str) and kind is not str:
+        try:
+            if kind is bool:
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1")
+            return kind(value)
+        except ValueError:
+            raise ConfigError(key, f"expected {kind.__name__}, got {value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(key, f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _field_types(cls: type[Any]) -> dict[str, type[Any]]:
+    names = {"str": str, "int": int, "bool": bool, "float": float}
+    return {f.name: names[str(f.type)] for f in dataclasses.fields(cls) if str(f.type) in names}
+
+
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(key, "expected a table")
+            for sub, subvalue in value.items():
+                flat[f"{key}.{sub}"] = subvalue
+        else:
+            flat[key] = value
+    return flat
+
+
+def _known_keys() -> dict[str, type[Any]]:
+    known = _field_types(NodeConfig)
+    for section, cls in SECTIONS.items():
+        known.update({f"{section}.{k}": t for k, t in _field_types(cls).items()})
+    return known
+
+
+def _from_env(env: Mapping[str, str], known: Mapping[str, type[Any]]) -> dict[str, Any]:
+    # STRONGBOX_LISTENER__ADDRESS -> listener.address; STRONGBOX_DATA_DIR -> data_dir
+    out = {}
+    for key in known:
+        name = "STRONGBOX_" + key.upper().replace(".", "__")
+        if name in env:
+            out[key] = env[name]
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> NodeConfig:
+    known = _known_keys()
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                values.update(_flatten(tomllib.load(fh)))
+        except FileNotFoundError:
+            raise ConfigError("--config", f"file {str(path)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    values.update(_from_env(os.environ if env is None else env, known))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key in values:
+        if key not in known:
+            raise ConfigError(key, f"unknown setting; known settings: {', '.join(sorted(known))}")
+    typed = {key: _coerce(key, value, known[key]) for key, value in values.items()}
+    return _build(typed)
+
+
+def _build(typed: Mapping[str, Any]) -> NodeConfig:
+    if not typed.get("data_dir"):
+        raise ConfigError("data_dir", "required: the directory holding this node's store")
+    sections = {
+        name: cls(**{k.split(".", 1)[1]: v for k, v in typed.items() if k.startswith(name + ".")})
+        for name, cls in SECTIONS.items()
+    }
+    top = {k: v for k, v in typed.items() if "." not in k}
+    config = NodeConfig(**top, **sections)
+    _validate(config)
+    return config
+
+
+def _validate(config: NodeConfig) -> None:
+    listener = config.listener
+    try:
+        port = listener.port
+    except (IndexError, ValueError):
+        raise ConfigError("listener.address", f"expected host:port, got {listener.address!r}") \
+            from None
+    if not 0 <= port <= 65535:
+        raise ConfigError("listener.address", f"port {port} is out of range")
+    if not listener.tls_disable:
+        for key in ("tls_cert_file", "tls_key_file"):
+            value = getattr(listener, key)
+            if not value:
+                raise ConfigError(f"listener.{key}",
+                                  "required unless listener.tls_disable = true")
+            if not Path(value).is_file():
+                raise ConfigError(f"listener.{key}", f"file {value!r} does not exist")
+    if config.limits.max_request_bytes < 1024:
+        raise ConfigError("limits.max_request_bytes", "must be at least 1024")
+    if config.limits.write_timeout_s <= 0:
+        raise ConfigError("limits.write_timeout_s", "must be positive")
+    if config.storage.map_size_mb < 16:
+        raise ConfigError("storage.map_size_mb", "must be at least 16")
+    if config.log_level not in LOG_LEVELS:
+        raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+    if not config.node_id or not config.node_id.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError("node_id", "must be letters, digits, '-' or '_'")

@@ -1,0 +1,181 @@
+"""Core: one node's seal state, authentication and write submission.
+
+The API layer talks to the node through `Core` only: it owns the store (reads),
+the command log (writes), the unseal ceremony and the keyring of an unsealed
+node. Engines receive a `Core` and build commands; `Core.submit` stamps the
+request id and the proposer's clock and sends them through Raft.
+
+Threading: every method is called from the asyncio loop. The keyring is read
+by the apply thread only through the store (sealed records), never through
+this object.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from strongbox.barrier.aead import DecryptError
+from strongbox.barrier.keyring import (
+    AUDIT_HMAC, TOKEN_HMAC, Keyring, generate_init_material, kek_name, open_root_key,
+)
+from strongbox.config import NodeConfig
+from strongbox.errors import (
+    BadRequest, InternalError, NotInitialized, PermissionDenied, Sealed, UnsealFailed,
+)
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.raft.log import CommandLog
+from strongbox.seal import unseal as unseal_mod
+from strongbox.state.store import Store
+
+ROOT_TOKEN_PREFIX = "sbs."
+
+
+def new_token(prefix: str = ROOT_TOKEN_PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    shares: list[bytes]
+    root_token: str
+
+
+class Core:
+    def __init__(self, config: NodeConfig, store: Store, log: CommandLog) -> None:
+        self.config = config
+        self.store = store
+        self.log = log
+        self.keyring: Keyring | None = None
+        self.unseal_progress = unseal_mod.UnsealProgress()
+
+    # --- seal state ---------------------------------------------------------
+
+    def cluster(self) -> rec.ClusterRecord | None:
+        return self.store.cluster()
+
+    @property
+    def sealed(self) -> bool:
+        return self.keyring is None
+
+    def require_keyring(self) -> Keyring:
+        keyring = self.keyring
+        if keyring is None:
+            if self.store.cluster() is None:
+                raise NotInitialized()
+            raise Sealed()
+        return keyring
+
+    async def initialize(self, shares: int, threshold: int,
+                         root_token: str | None = None) -> InitResult:
+        if self.store.cluster() is not None:
+            raise BadRequest("StrongBox is already initialized")
+        now = time.time_ns()
+        material = generate_init_material(now)
+        token = root_token or new_token()
+        keyring = Keyring(material.root_key, material.keys.get, lambda: 1)
+        token_hash = keyring.token_hash(token)
+        keyring.wipe()
+        op = cmd_pb.InitCluster(
+            cluster=rec.ClusterRecord(
+                cluster_id=str(uuid.uuid4()), cluster_name=self.config.cluster_name,
+                secret_shares=shares, secret_threshold=threshold,
+                sealed_root_key=material.sealed_root_key, init_time_ns=now),
+            keys=[cmd_pb.NamedKey(name=name, key=key) for name, key in material.keys.items()],
+            mounts=[rec.MountRecord(
+                path="secret/", type="kv", accessor="kv_" + secrets.token_hex(4),
+                uuid=str(uuid.uuid4()), description="key/value secret storage",
+                options={"version": "2"}, created_time_ns=now)],
+            root_token_hash=token_hash,
+            root_token=rec.TokenRecord(accessor=secrets.token_urlsafe(18), policies=["root"],
+                                       display_name="root", creation_time_ns=now),
+        )
+        result = await self.submit(cmd_pb.Command(init_cluster=op))
+        if result.code == rec.ApplyResult.ALREADY_INITIALIZED:
+            raise BadRequest("StrongBox is already initialized")
+        if result.code != rec.ApplyResult.OK:
+            raise InternalError("init failed")
+        split = unseal_mod.split_unseal_key(material.unseal_key, shares, threshold)
+        material.unseal_key[:] = b"\0" * len(material.unseal_key)
+        return InitResult(shares=split, root_token=token)
+
+    def submit_share(self, key_text: str) -> None:
+        cluster = self.store.cluster()
+        if cluster is None:
+            raise NotInitialized()
+        if self.keyring is not None:
+            return
+        share = unseal_mod.decode_share(key_text, unseal_mod.share_length(cluster.secret_shares))
+        unseal_key = self.unseal_progress.add(share, cluster.secret_threshold)
+        if unseal_key is None:
+            return
+        try:
+            root_key = open_root_key(unseal_key, cluster.sealed_root_key)
+        except DecryptError:
+            raise UnsealFailed(
+                "unseal failed: the submitted shares do not reconstruct this cluster's "
+                "unseal key (a share is wrong or belongs to another cluster); progress "
+                "was reset, submit the shares again") from None
+        finally:
+            unseal_key[:] = b"\0" * len(unseal_key)
+        self.keyring = Keyring(root_key, self.store.key_record, self.store.latest_kek_term)
+
+    def reset_unseal(self) -> None:
+        self.unseal_progress.reset()
+
+    def seal(self) -> None:
+        keyring, self.keyring = self.keyring, None
+        if keyring is not None:
+            keyring.wipe()
+        self.unseal_progress.reset()
+
+    # --- tokens -------------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> rec.TokenRecord:
+        keyring = self.require_keyring()
+        if not token:
+            raise PermissionDenied("permission denied: no token was sent "
+                                   "(use the X-Vault-Token header)")
+        record = self.store.token(keyring.token_hash(token))
+        if record is None:
+            raise PermissionDenied()
+        if record.ttl_ns and record.creation_time_ns + record.ttl_ns <= time.time_ns():
+            raise PermissionDenied()
+        return record
+
+    def authorize(self, token: rec.TokenRecord, capability: str, path: str) -> None:
+        """Policy hook. Until ACL policies exist, only the root policy grants anything."""
+        if "root" not in token.policies:
+            raise PermissionDenied()
+
+    # --- writes -------------------------------------------------------------
+
+    async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
+        command.request_id = request_id or str(uuid.uuid4())
+        command.time_ns = time.time_ns()
+        return await self.log.propose(command.SerializeToString(),
+                                      self.config.limits.write_timeout_s)
+
+    async def rotate(self) -> rec.ApplyResult:
+        keyring = self.require_keyring()
+        for _ in range(5):
+            term = self.store.latest_kek_term() + 1
+            command = cmd_pb.Command(rotate_kek=cmd_pb.RotateKek(
+                kek=keyring.new_kek_record(term, time.time_ns())))
+            result = await self.submit(command)
+            if result.code != rec.ApplyResult.CONFLICT:
+                return result
+        raise InternalError("key rotation kept conflicting")
+
+    def key_status(self) -> rec.KeyRecord:
+        self.require_keyring()
+        record = self.store.key_record(kek_name(self.store.latest_kek_term()))
+        if record is None:
+            raise InternalError("keyring is missing its active key")
+        return record
+
+
+__all__ = ["AUDIT_HMAC", "TOKEN_HMAC", "Core", "InitResult", "new_token"]

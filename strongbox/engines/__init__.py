@@ -1,0 +1,1 @@
+"""Secrets engines. Each builds commands for writes and decrypts for reads."""

@@ -1,0 +1,1 @@
+"""KV version 2: versioned key/value secrets, Vault-compatible."""

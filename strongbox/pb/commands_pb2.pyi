@@ -1,0 +1,149 @@
+from strongbox.pb import records_pb2 as _records_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Command(_message.Message):
+    __slots__ = ("request_id", "time_ns", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    NOOP_FIELD_NUMBER: _ClassVar[int]
+    INIT_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_KEK_FIELD_NUMBER: _ClassVar[int]
+    KV_PUT_FIELD_NUMBER: _ClassVar[int]
+    KV_SET_VERSION_STATE_FIELD_NUMBER: _ClassVar[int]
+    KV_WRITE_METADATA_FIELD_NUMBER: _ClassVar[int]
+    KV_DELETE_METADATA_FIELD_NUMBER: _ClassVar[int]
+    KV_WRITE_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    time_ns: int
+    noop: Noop
+    init_cluster: InitCluster
+    rotate_kek: RotateKek
+    kv_put: KvPut
+    kv_set_version_state: KvSetVersionState
+    kv_write_metadata: KvWriteMetadata
+    kv_delete_metadata: KvDeleteMetadata
+    kv_write_config: KvWriteConfig
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ...) -> None: ...
+
+class Noop(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InitCluster(_message.Message):
+    __slots__ = ("cluster", "keys", "mounts", "root_token_hash", "root_token")
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    ROOT_TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    ROOT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    cluster: _records_pb2.ClusterRecord
+    keys: _containers.RepeatedCompositeFieldContainer[NamedKey]
+    mounts: _containers.RepeatedCompositeFieldContainer[_records_pb2.MountRecord]
+    root_token_hash: bytes
+    root_token: _records_pb2.TokenRecord
+    def __init__(self, cluster: _Optional[_Union[_records_pb2.ClusterRecord, _Mapping]] = ..., keys: _Optional[_Iterable[_Union[NamedKey, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[_records_pb2.MountRecord, _Mapping]]] = ..., root_token_hash: _Optional[bytes] = ..., root_token: _Optional[_Union[_records_pb2.TokenRecord, _Mapping]] = ...) -> None: ...
+
+class NamedKey(_message.Message):
+    __slots__ = ("name", "key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key: _records_pb2.KeyRecord
+    def __init__(self, name: _Optional[str] = ..., key: _Optional[_Union[_records_pb2.KeyRecord, _Mapping]] = ...) -> None: ...
+
+class RotateKek(_message.Message):
+    __slots__ = ("kek",)
+    KEK_FIELD_NUMBER: _ClassVar[int]
+    kek: _records_pb2.KeyRecord
+    def __init__(self, kek: _Optional[_Union[_records_pb2.KeyRecord, _Mapping]] = ...) -> None: ...
+
+class KvPut(_message.Message):
+    __slots__ = ("namespace", "mount", "path", "version", "has_cas", "cas", "record")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HAS_CAS_FIELD_NUMBER: _ClassVar[int]
+    CAS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: str
+    path: str
+    version: int
+    has_cas: bool
+    cas: int
+    record: _records_pb2.KvVersionRecord
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., has_cas: _Optional[bool] = ..., cas: _Optional[int] = ..., record: _Optional[_Union[_records_pb2.KvVersionRecord, _Mapping]] = ...) -> None: ...
+
+class KvSetVersionState(_message.Message):
+    __slots__ = ("namespace", "mount", "path", "action", "versions", "latest")
+    class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        SOFT_DELETE: _ClassVar[KvSetVersionState.Action]
+        UNDELETE: _ClassVar[KvSetVersionState.Action]
+        DESTROY: _ClassVar[KvSetVersionState.Action]
+    SOFT_DELETE: KvSetVersionState.Action
+    UNDELETE: KvSetVersionState.Action
+    DESTROY: KvSetVersionState.Action
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: str
+    path: str
+    action: KvSetVersionState.Action
+    versions: _containers.RepeatedScalarFieldContainer[int]
+    latest: bool
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ..., action: _Optional[_Union[KvSetVersionState.Action, str]] = ..., versions: _Optional[_Iterable[int]] = ..., latest: _Optional[bool] = ...) -> None: ...
+
+class KvWriteMetadata(_message.Message):
+    __slots__ = ("namespace", "mount", "path", "max_versions", "cas_required", "delete_version_after_ns", "custom_metadata", "set_custom_metadata", "destroy_protection")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_NS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    SET_CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_PROTECTION_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: str
+    path: str
+    max_versions: int
+    cas_required: bool
+    delete_version_after_ns: int
+    custom_metadata: _records_pb2.Envelope
+    set_custom_metadata: bool
+    destroy_protection: bool
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ..., max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_ns: _Optional[int] = ..., custom_metadata: _Optional[_Union[_records_pb2.Envelope, _Mapping]] = ..., set_custom_metadata: _Optional[bool] = ..., destroy_protection: _Optional[bool] = ...) -> None: ...
+
+class KvDeleteMetadata(_message.Message):
+    __slots__ = ("namespace", "mount", "path")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: str
+    path: str
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class KvWriteConfig(_message.Message):
+    __slots__ = ("namespace", "mount", "config")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: str
+    config: _records_pb2.KvConfig
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., config: _Optional[_Union[_records_pb2.KvConfig, _Mapping]] = ...) -> None: ...

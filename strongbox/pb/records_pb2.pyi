@@ -1,0 +1,174 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Envelope(_message.Message):
+    __slots__ = ("kek_term", "wrapped_dek", "ciphertext")
+    KEK_TERM_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_DEK_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    kek_term: int
+    wrapped_dek: bytes
+    ciphertext: bytes
+    def __init__(self, kek_term: _Optional[int] = ..., wrapped_dek: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class ClusterRecord(_message.Message):
+    __slots__ = ("cluster_id", "cluster_name", "secret_shares", "secret_threshold", "sealed_root_key", "init_time_ns")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
+    SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    INIT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    cluster_name: str
+    secret_shares: int
+    secret_threshold: int
+    sealed_root_key: bytes
+    init_time_ns: int
+    def __init__(self, cluster_id: _Optional[str] = ..., cluster_name: _Optional[str] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., sealed_root_key: _Optional[bytes] = ..., init_time_ns: _Optional[int] = ...) -> None: ...
+
+class KeyRecord(_message.Message):
+    __slots__ = ("term", "install_time_ns", "sealed_key")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    INSTALL_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    SEALED_KEY_FIELD_NUMBER: _ClassVar[int]
+    term: int
+    install_time_ns: int
+    sealed_key: bytes
+    def __init__(self, term: _Optional[int] = ..., install_time_ns: _Optional[int] = ..., sealed_key: _Optional[bytes] = ...) -> None: ...
+
+class MountRecord(_message.Message):
+    __slots__ = ("path", "type", "accessor", "uuid", "description", "options", "kv_config", "created_time_ns")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    KV_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    type: str
+    accessor: str
+    uuid: str
+    description: str
+    options: _containers.ScalarMap[str, str]
+    kv_config: KvConfig
+    created_time_ns: int
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., accessor: _Optional[str] = ..., uuid: _Optional[str] = ..., description: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., kv_config: _Optional[_Union[KvConfig, _Mapping]] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+
+class KvConfig(_message.Message):
+    __slots__ = ("max_versions", "cas_required", "delete_version_after_ns")
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_NS_FIELD_NUMBER: _ClassVar[int]
+    max_versions: int
+    cas_required: bool
+    delete_version_after_ns: int
+    def __init__(self, max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_ns: _Optional[int] = ...) -> None: ...
+
+class KvVersionMeta(_message.Message):
+    __slots__ = ("created_time_ns", "deletion_time_ns", "destroyed")
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    DELETION_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    DESTROYED_FIELD_NUMBER: _ClassVar[int]
+    created_time_ns: int
+    deletion_time_ns: int
+    destroyed: bool
+    def __init__(self, created_time_ns: _Optional[int] = ..., deletion_time_ns: _Optional[int] = ..., destroyed: _Optional[bool] = ...) -> None: ...
+
+class KvMetadataRecord(_message.Message):
+    __slots__ = ("current_version", "oldest_version", "max_versions", "cas_required", "delete_version_after_ns", "created_time_ns", "updated_time_ns", "versions", "custom_metadata", "destroy_protection")
+    class VersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: KvVersionMeta
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[_Union[KvVersionMeta, _Mapping]] = ...) -> None: ...
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CAS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DELETE_VERSION_AFTER_NS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_PROTECTION_FIELD_NUMBER: _ClassVar[int]
+    current_version: int
+    oldest_version: int
+    max_versions: int
+    cas_required: bool
+    delete_version_after_ns: int
+    created_time_ns: int
+    updated_time_ns: int
+    versions: _containers.MessageMap[int, KvVersionMeta]
+    custom_metadata: Envelope
+    destroy_protection: bool
+    def __init__(self, current_version: _Optional[int] = ..., oldest_version: _Optional[int] = ..., max_versions: _Optional[int] = ..., cas_required: _Optional[bool] = ..., delete_version_after_ns: _Optional[int] = ..., created_time_ns: _Optional[int] = ..., updated_time_ns: _Optional[int] = ..., versions: _Optional[_Mapping[int, KvVersionMeta]] = ..., custom_metadata: _Optional[_Union[Envelope, _Mapping]] = ..., destroy_protection: _Optional[bool] = ...) -> None: ...
+
+class KvVersionRecord(_message.Message):
+    __slots__ = ("value",)
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    value: Envelope
+    def __init__(self, value: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...
+
+class TokenRecord(_message.Message):
+    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace")
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    policies: _containers.RepeatedScalarFieldContainer[str]
+    display_name: str
+    creation_time_ns: int
+    ttl_ns: int
+    namespace: str
+    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ...) -> None: ...
+
+class ApplyResult(_message.Message):
+    __slots__ = ("code", "message", "version", "index", "time_ns")
+    class Code(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OK: _ClassVar[ApplyResult.Code]
+        CAS_MISMATCH: _ClassVar[ApplyResult.Code]
+        CONFLICT: _ClassVar[ApplyResult.Code]
+        NOT_FOUND: _ClassVar[ApplyResult.Code]
+        ALREADY_INITIALIZED: _ClassVar[ApplyResult.Code]
+        INVALID: _ClassVar[ApplyResult.Code]
+        DESTROY_PROTECTED: _ClassVar[ApplyResult.Code]
+    OK: ApplyResult.Code
+    CAS_MISMATCH: ApplyResult.Code
+    CONFLICT: ApplyResult.Code
+    NOT_FOUND: ApplyResult.Code
+    ALREADY_INITIALIZED: ApplyResult.Code
+    INVALID: ApplyResult.Code
+    DESTROY_PROTECTED: ApplyResult.Code
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    code: ApplyResult.Code
+    message: str
+    version: int
+    index: int
+    time_ns: int
+    def __init__(self, code: _Optional[_Union[ApplyResult.Code, str]] = ..., message: _Optional[str] = ..., version: _Optional[int] = ..., index: _Optional[int] = ..., time_ns: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,66 @@
+"""The replicated-log seam: what the rest of the server needs from Raft.
+
+`CommandLog` is the small interface (as hashicorp/raft's FSM/LogStore split):
+propose command bytes, get the apply result once committed and applied, and
+read the Raft status. `RaftLog` (raft/node.py) is the real one on pysyncobj;
+`DirectLog` here applies in-process in order, for unit tests of the layers
+above. The apply function is injected: raft/ knows state/ only through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from strongbox.pb import records_pb2 as rec
+
+ApplyFn = Callable[[int, bytes], rec.ApplyResult]
+
+
+@dataclass(frozen=True, slots=True)
+class RaftStatus:
+    node_id: str
+    is_leader: bool
+    leader_id: str | None
+    term: int
+    commit_index: int
+    applied_index: int
+    last_leader_contact_ms: int
+    peers: tuple[str, ...]
+
+
+class CommandLog(Protocol):
+    async def propose(self, data: bytes, timeout: float) -> rec.ApplyResult:
+        """Commit `data` through the log; the result of applying it on this node.
+
+        Raises errors.NoLeader if the outcome is unknown after `timeout`.
+        """
+        ...
+
+    def status(self) -> RaftStatus: ...
+
+    def close(self) -> None: ...
+
+
+class DirectLog:
+    """A single-process log that applies immediately, in order (tests only)."""
+
+    def __init__(self, apply: ApplyFn, start_index: int = 1) -> None:
+        self._apply = apply
+        self._index = start_index
+        self._lock = threading.Lock()
+
+    async def propose(self, data: bytes, timeout: float) -> rec.ApplyResult:
+        await asyncio.sleep(0)
+        with self._lock:
+            self._index += 1
+            return self._apply(self._index, data)
+
+    def status(self) -> RaftStatus:
+        return RaftStatus("direct", True, "direct", 1, self._index, self._index, 0, ())
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""Seal/unseal machinery: key shares, master key protection."""

@@ -1,0 +1,1 @@
+"""The applied state machine: one LMDB environment, record codecs, apply()."""

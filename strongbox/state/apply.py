@@ -1,0 +1,110 @@
+"""apply(index, command_bytes): the deterministic state machine.
+
+Contract (DESIGN.md §4): called only by the Raft apply thread, in log order.
+One LMDB write transaction per entry writes the records, the applied index and
+the request-id result together, so a crash leaves either all or none of an
+entry applied. An entry at or below the stored applied index is skipped (log
+replay after restart). A command whose request id was already applied returns
+the first result without applying again (client retry after unknown outcome).
+
+Apply reads no clock, no randomness, no network: `Command.time_ns` is the only
+"now". Domain failures (CAS mismatch, conflicts) are results, not exceptions,
+and still advance the applied index. An exception (e.g. `StoreFull`) aborts the
+transaction and leaves the entry unapplied, so Raft retries it rather than
+letting replicas diverge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lmdb
+from google.protobuf.message import DecodeError
+
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import apply_kv, keys
+from strongbox.state.store import Store
+
+Result = rec.ApplyResult
+Handler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], Result]
+
+
+def ok(version: int = 0) -> Result:
+    return Result(code=Result.OK, version=version)
+
+
+def apply_init_cluster(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.init_cluster
+    if txn.get(keys.CLUSTER, db=store.db["meta"]) is not None:
+        return Result(code=Result.ALREADY_INITIALIZED, message="StrongBox is already initialized")
+    txn.put(keys.CLUSTER, op.cluster.SerializeToString(), db=store.db["meta"])
+    for named in op.keys:
+        txn.put(named.name.encode(), named.key.SerializeToString(), db=store.db["keyring"])
+    txn.put(keys.KEK_TERM, keys.u64(1), db=store.db["meta"])
+    for mount in op.mounts:
+        txn.put(keys.mount_key("", mount.path), mount.SerializeToString(), db=store.db["mounts"])
+    txn.put(op.root_token_hash, op.root_token.SerializeToString(), db=store.db["tokens"])
+    return ok()
+
+
+def apply_rotate_kek(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    kek = command.rotate_kek.kek
+    raw = txn.get(keys.KEK_TERM, db=store.db["meta"])
+    current = keys.from_u64(raw) if raw else 0
+    if current == 0:
+        return Result(code=Result.INVALID, message="StrongBox is not initialized")
+    if kek.term != current + 1:
+        return Result(code=Result.CONFLICT, message="a concurrent rotation won; retry")
+    txn.put(f"kek/{kek.term}".encode(), kek.SerializeToString(), db=store.db["keyring"])
+    txn.put(keys.KEK_TERM, keys.u64(kek.term), db=store.db["meta"])
+    return ok(kek.term)
+
+
+def apply_noop(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    return ok()
+
+
+HANDLERS: dict[str, Handler] = {
+    "noop": apply_noop,
+    "init_cluster": apply_init_cluster,
+    "rotate_kek": apply_rotate_kek,
+    "kv_put": apply_kv.apply_put,
+    "kv_set_version_state": apply_kv.apply_set_version_state,
+    "kv_write_metadata": apply_kv.apply_write_metadata,
+    "kv_delete_metadata": apply_kv.apply_delete_metadata,
+    "kv_write_config": apply_kv.apply_write_config,
+}
+
+
+def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Result]:
+    command = cmd_pb.Command()
+    try:
+        command.ParseFromString(data)
+    except DecodeError:
+        return "", Result(code=Result.INVALID, message="undecodable command")
+    op = command.WhichOneof("op")
+    if op is None or op not in HANDLERS:
+        return command.request_id, Result(code=Result.INVALID, message="unknown command")
+    if command.request_id:
+        raw = txn.get(command.request_id.encode(), db=store.db["idempotency"])
+        if raw is not None:
+            return "", Result.FromString(raw)
+    result = HANDLERS[op](store, txn, command)
+    result.time_ns = command.time_ns
+    return command.request_id, result
+
+
+def apply(store: Store, index: int, data: bytes) -> Result:
+    """Apply one committed log entry at `index`; returns its result."""
+    with store.write() as txn:
+        raw = txn.get(keys.APPLIED_INDEX, db=store.db["meta"])
+        if raw is not None and keys.from_u64(raw) >= index:
+            return Result(code=Result.OK, index=keys.from_u64(raw), message="already applied")
+        request_id, result = _dispatch(store, txn, data)
+        if not result.index:
+            result.index = index
+        if request_id:
+            txn.put(request_id.encode(), result.SerializeToString(), db=store.db["idempotency"])
+        txn.put(keys.APPLIED_INDEX, keys.u64(index), db=store.db["meta"])
+        return result

@@ -1,0 +1,36 @@
+"""Byte keys of the LMDB databases (DESIGN.md §6).
+
+Composite keys join namespace, mount and path with NUL, which validated paths
+can never contain, so every key decodes unambiguously and a prefix scan over
+`kv_meta_prefix(ns, mount, prefix)` lists exactly one folder's subtree.
+"""
+
+from __future__ import annotations
+
+APPLIED_INDEX = b"applied_index"
+CLUSTER = b"cluster"
+KEK_TERM = b"kek_term"
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def from_u64(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def mount_key(namespace: str, mount: str) -> bytes:
+    return f"{namespace}\0{mount}".encode()
+
+
+def kv_meta_key(namespace: str, mount: str, path: str) -> bytes:
+    return f"{namespace}\0{mount}\0{path}".encode()
+
+
+def kv_data_key(namespace: str, mount: str, path: str, version: int) -> bytes:
+    return kv_meta_key(namespace, mount, path) + b"\0" + u64(version)
+
+
+def kv_data_prefix(namespace: str, mount: str, path: str) -> bytes:
+    return kv_meta_key(namespace, mount, path) + b"\0"
