@@ -13,6 +13,7 @@ this object.
 from __future__ import annotations
 
 import secrets
+from contextvars import ContextVar
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from strongbox.seal import unseal as unseal_mod
 from strongbox.state.store import Store
 
 ROOT_TOKEN_PREFIX = "sbs."
+# The Raft index of the last write made while serving the current request
+# (one asyncio task per request); the API turns it into X-Vault-Index.
+write_index: ContextVar[int] = ContextVar("write_index", default=0)
 
 
 def new_token(prefix: str = ROOT_TOKEN_PREFIX) -> str:
@@ -156,8 +160,10 @@ class Core:
     async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
         command.request_id = request_id or str(uuid.uuid4())
         command.time_ns = time.time_ns()
-        return await self.log.propose(command.SerializeToString(),
-                                      self.config.limits.write_timeout_s)
+        result = await self.log.propose(command.SerializeToString(),
+                                        self.config.limits.write_timeout_s)
+        write_index.set(max(write_index.get(), result.index))
+        return result
 
     async def rotate(self) -> rec.ApplyResult:
         keyring = self.require_keyring()

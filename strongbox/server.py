@@ -49,7 +49,8 @@ class Node:
         tls = not listener.tls_disable
         return uvicorn.Config(
             StrongBoxApp(self.core, tls=tls), host=listener.host, port=listener.port,
-            loop="uvloop", http="httptools", lifespan="off", access_log=False,
+            # h11, not httptools: llhttp rejects Vault's LIST method with a 400.
+            loop="uvloop", http="h11", lifespan="off", access_log=False,
             log_level="warning", server_header=False, date_header=True,
             ssl_certfile=listener.tls_cert_file if tls else None,
             ssl_keyfile=listener.tls_key_file if tls else None,

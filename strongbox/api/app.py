@@ -9,6 +9,7 @@ exceptions are logged with the request id and answered with a generic 500.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import uuid
@@ -20,7 +21,7 @@ from strongbox.api import sys_seal
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
 from strongbox.api.request import LIST, Request
 from strongbox.api.routing import CAPABILITY, Context
-from strongbox.core import Core
+from strongbox.core import Core, write_index
 from strongbox.engines.kv.engine import KvEngine
 from strongbox.errors import (
     BadRequest, InternalError, MethodNotAllowed, NotFound, PayloadTooLarge, StrongBoxError,
@@ -68,11 +69,19 @@ class StrongBoxApp:
             response = error_response(InternalError("internal error"))
         headers = [*response.headers, *self.extra_headers,
                    (b"x-request-id", request_id.encode())]
+        index = write_index.get()
+        if index and response.status < 300:
+            headers.append((b"x-vault-index", self._index_token(index)))
         body = b"" if scope["method"] == "HEAD" else response.body
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": response.status,
                     "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _index_token(self, index: int) -> bytes:
+        """X-Vault-Index: opaque to clients; base64 of "<cluster id>:<raft index>"."""
+        cluster = self.core.cluster()
+        return base64.b64encode(f"{cluster.cluster_id if cluster else ''}:{index}".encode())
 
     async def _read_body(self, scope: Scope, receive: Any) -> bytes:
         for name, value in scope["headers"]:

@@ -67,4 +67,5 @@ def error_response(exc: StrongBoxError) -> Response:
         headers.append((b"allow", ", ".join(exc.allow).encode()))
     message = exc.message if exc.status != 500 else "internal error; see the server log " \
                                                    "for the request id"
-    return json_response(exc.status, {"errors": [message]}, headers)
+    # An empty message means "nothing here", which Vault answers as {"errors": []}.
+    return json_response(exc.status, {"errors": [message] if message else []}, headers)

@@ -1,0 +1,52 @@
+"""Shared fixtures: real `strongbox server` processes with real TLS (strongbox.testing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from strongbox.testing import ServerProcess, TlsFiles, make_tls
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@dataclass
+class ReadyNode:
+    server: ServerProcess
+    keys: list[str]
+    root_token: str
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return self.server.client(token)
+
+    @property
+    def root(self) -> httpx.Client:
+        return self.server.client(self.root_token)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[ReadyNode]:
+    """An initialized (3 shares, threshold 2), unsealed node shared by a test module."""
+    server = ServerProcess(tmp_path_factory.mktemp("node") / "data", tls).start()
+    try:
+        keys, root = server.init_and_unseal(shares=3, threshold=2)
+        yield ReadyNode(server, keys, root)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path, tls: TlsFiles) -> Iterator[ServerProcess]:
+    """A new, uninitialized node of its own."""
+    server = ServerProcess(tmp_path / "data", tls).start()
+    try:
+        yield server
+    finally:
+        server.stop()
