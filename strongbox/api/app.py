@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
+from strongbox.api import auth_token
 from strongbox.api import kv as kv_api
 from strongbox.api import sys_seal
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
@@ -31,6 +32,7 @@ log = logging.getLogger("strongbox.api")
 PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
+ROUTES = {**sys_seal.ROUTES, **auth_token.ROUTES}
 
 
 def validate_path(path: str) -> str:
@@ -116,7 +118,7 @@ class StrongBoxApp:
         if namespace and namespace != "root":
             raise NotFound(f"namespace {namespace!r} does not exist")
         ctx = Context(request=request, core=self.core)
-        route = sys_seal.ROUTES.get(request.path)
+        route = ROUTES.get(request.path)
         if route is not None:
             handler = route.handler_for(method, request.path)
             if route.unsealed:
