@@ -57,11 +57,6 @@ from typing import Any
 import strongbox
 from strongbox.testing import ServerProcess, make_tls
 
-try:
-    import uvloop
-except ImportError:  # pragma: no cover - uvloop is a dependency, but stay runnable without it
-    uvloop = None
-
 HOST = "127.0.0.1"
 N_SECRETS = 1_000
 VALUE_BYTES = 200
@@ -70,6 +65,16 @@ READ_CONNECTIONS = 16
 WRITE_SWEEP = (1, 8, 32)
 PREPOPULATE_CONNECTIONS = 16
 NS_PER_MS = 1_000_000
+
+
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory (a StrongBox dependency), or None to use asyncio's own loop."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 # --- load generator ---------------------------------------------------------------------
@@ -261,13 +266,15 @@ async def run_phase(name: str, node: ServerProcess, ctx: ssl.SSLContext,
     return result
 
 
-def add_ratios(phases: list[PhaseResult]) -> float:
-    """Set ratio_to_health on every phase; return the baseline (mean health rps)."""
+def add_ratios(phases: list[PhaseResult]) -> dict[str, float]:
+    """Set ratio_to_health on every phase; return the baseline (mean health rps) and the
+    drift (last health rps / first): far from 1.0 means the machine's load changed mid-run."""
     health = [p.rps for p in phases if p.name == "health"]
     baseline = statistics.fmean(health) if health else 0.0
     for phase in phases:
         phase.ratio_to_health = round(phase.rps / baseline, 3) if baseline else None
-    return baseline
+    drift = health[-1] / health[0] if health and health[0] else 0.0
+    return {"health_baseline_rps": round(baseline, 1), "health_drift": round(drift, 3)}
 
 
 def fsync_ms(directory: Path, samples: int = 100) -> dict[str, float]:
@@ -294,8 +301,8 @@ def machine_info(data_dir: Path) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "strongbox_version": strongbox.__version__,
-        "event_loop": "uvloop" if uvloop is not None else "asyncio",
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "event_loop": "asyncio" if uvloop_factory() is None else "uvloop",
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min
         **fsync_ms(data_dir),
     }
 
@@ -329,10 +336,12 @@ def markdown_report(machine: dict[str, Any], settings: dict[str, Any],
         f"{machine['date']} · {machine['cpu_count']} CPUs ({machine['cpu_model']}) · "
         f"Python {machine['python']} · strongbox {machine['strongbox_version']} · "
         f"client loop {machine['event_loop']} · fsync p50 {machine['fsync_p50_ms']} ms / "
-        f"p99 {machine['fsync_p99_ms']} ms · load avg before {machine['load_average']}", "",
+        f"p99 {machine['fsync_p99_ms']} ms · load avg before {machine['load_average']}, "
+        f"after {machine['load_average_after']}", "",
         f"{settings['duration_s']} s per phase after {settings['warmup_s']} s warm-up; "
         f"{settings['secrets']} secrets of ~{settings['value_bytes']} B; TLS, keep-alive. "
-        "ratio = phase req/s / mean health req/s (health runs first and last).", "",
+        f"ratio = phase req/s / mean health req/s ({settings['health_baseline_rps']}); health "
+        f"runs first and last, drift last/first = {settings['health_drift']}.", "",
         markdown_table(phases), ""])
 
 
@@ -371,8 +380,7 @@ async def benchmark(node: ServerProcess, token: str, duration_s: float,
 
 def run_async(main: Callable[[], Coroutine[Any, Any, list[PhaseResult]]]
               ) -> list[PhaseResult]:
-    factory = uvloop.new_event_loop if uvloop is not None else None
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
         return runner.run(main())
 
 
@@ -416,10 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             phases = run_async(lambda: benchmark(node, root, args.duration, args.seed))
         finally:
             node.stop()
-    baseline = add_ratios(phases)
+    machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     settings = {"duration_s": args.duration, "warmup_s": WARMUP_S, "secrets": N_SECRETS,
-                "value_bytes": VALUE_BYTES, "seed": args.seed,
-                "health_baseline_rps": round(baseline, 1)}
+                "value_bytes": VALUE_BYTES, "seed": args.seed, **add_ratios(phases)}
     report = {"benchmark": "kv_single_node", "machine": machine, "settings": settings,
               "phases": [asdict(p) for p in phases]}
     markdown = markdown_report(machine, settings, phases)

@@ -13,18 +13,28 @@ this object.
 from __future__ import annotations
 
 import secrets
-from contextvars import ContextVar
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from strongbox.barrier.aead import DecryptError
 from strongbox.barrier.keyring import (
-    AUDIT_HMAC, TOKEN_HMAC, Keyring, generate_init_material, kek_name, open_root_key,
+    AUDIT_HMAC,
+    TOKEN_HMAC,
+    Keyring,
+    generate_init_material,
+    kek_name,
+    open_root_key,
 )
 from strongbox.config import NodeConfig
 from strongbox.errors import (
-    BadRequest, InternalError, NotInitialized, PermissionDenied, Sealed, UnsealFailed,
+    BadRequest,
+    InternalError,
+    NotInitialized,
+    PermissionDenied,
+    Sealed,
+    UnsealFailed,
 )
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -32,7 +42,7 @@ from strongbox.raft.log import CommandLog
 from strongbox.seal import unseal as unseal_mod
 from strongbox.state.store import Store
 
-ROOT_TOKEN_PREFIX = "sbs."
+ROOT_TOKEN_PREFIX = "sbs."  # noqa: S105 - a prefix, not a secret
 # The Raft index of the last write made while serving the current request
 # (one asyncio task per request); the API turns it into X-Vault-Index.
 write_index: ContextVar[int] = ContextVar("write_index", default=0)

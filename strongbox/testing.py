@@ -112,7 +112,7 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         self._write_config()
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "strongbox.cli.main", "server", "--config",
              str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})

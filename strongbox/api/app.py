@@ -16,16 +16,20 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from strongbox.api import auth_token
+from strongbox.api import auth_token, sys_seal
 from strongbox.api import kv as kv_api
-from strongbox.api import sys_seal
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
 from strongbox.api.request import LIST, Request
 from strongbox.api.routing import CAPABILITY, Context
 from strongbox.core import Core, write_index
 from strongbox.engines.kv.engine import KvEngine
 from strongbox.errors import (
-    BadRequest, InternalError, MethodNotAllowed, NotFound, PayloadTooLarge, StrongBoxError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    StrongBoxError,
 )
 
 log = logging.getLogger("strongbox.api")

@@ -10,6 +10,7 @@ from strongbox.api.request import LIST, query_int
 from strongbox.api.routing import Context
 from strongbox.engines.kv.engine import Action, DeletedVersion, KvEngine, KvPath
 from strongbox.errors import BadRequest, NotFound, UnsupportedMediaType
+from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.timefmt import parse_duration
 
@@ -73,7 +74,7 @@ async def data(ctx: Context, engine: KvEngine, mount: str, path: str) -> Respons
     return no_content()
 
 
-def _version_action(action: int) -> Any:
+def _version_action(action: cmd_pb.KvSetVersionState.Action) -> Any:
     async def handle(ctx: Context, engine: KvEngine, mount: str, path: str) -> Response:
         body = ctx.request.json_body({"versions": (list,)}, required=("versions",))
         await engine.set_version_state(_at(ctx, mount, path), action, _versions(body))
@@ -118,7 +119,8 @@ def _check_custom_metadata(custom: dict[str, Any]) -> dict[str, str]:
 async def metadata(ctx: Context, engine: KvEngine, mount: str, path: str) -> Response:
     request, rid = ctx.request, ctx.request.request_id
     if request.method == LIST:
-        return ok(rid, {"keys": engine.list(_at(ctx, mount, path, required=False))}, MOUNT_TYPE)
+        keys = engine.list_keys(_at(ctx, mount, path, required=False))
+        return ok(rid, {"keys": keys}, MOUNT_TYPE)
     at = _at(ctx, mount, path)
     if request.method in ("GET", "HEAD"):
         return ok(rid, engine.read_metadata(at), MOUNT_TYPE)

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 from typing import IO, Any
+
+import pysyncobj.syncobj
 
 ALLOWED_GLOBALS = frozenset({
     ("_codecs", "encode"),
@@ -56,8 +59,4 @@ def dump(obj: object, file: IO[bytes], protocol: int | None = None) -> None:
 
 
 def install() -> None:
-    import sys
-
-    import pysyncobj.syncobj
-
-    pysyncobj.syncobj.pickle = sys.modules[__name__]  # type: ignore[attr-defined]
+    pysyncobj.syncobj.pickle = sys.modules[__name__]

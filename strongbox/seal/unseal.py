@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import uuid
 
@@ -26,14 +27,10 @@ def decode_share(text: str, expected_len: int) -> bytearray:
         raise BadRequest("'key' must be a non-empty string holding an unseal key share "
                          "in hex or base64")
     candidates: list[bytes] = []
-    try:
+    with contextlib.suppress(ValueError):
         candidates.append(bytes.fromhex(text))
-    except ValueError:
-        pass
-    try:
+    with contextlib.suppress(binascii.Error, ValueError):
         candidates.append(base64.b64decode(text, validate=True))
-    except (binascii.Error, ValueError):
-        pass
     if not candidates:
         raise BadRequest("'key' is neither hex nor base64: paste the share exactly as "
                          "it was given at init")

@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import apply_kv, keys
-from strongbox.state.store import Store
+from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
 Handler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], Result]
@@ -50,7 +50,7 @@ def apply_init_cluster(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
 
 def apply_rotate_kek(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     kek = command.rotate_kek.kek
-    raw = txn.get(keys.KEK_TERM, db=store.db["meta"])
+    raw = txn_get(txn, keys.KEK_TERM, store.db["meta"])
     current = keys.from_u64(raw) if raw else 0
     if current == 0:
         return Result(code=Result.INVALID, message="StrongBox is not initialized")
@@ -87,7 +87,7 @@ def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Re
     if op is None or op not in HANDLERS:
         return command.request_id, Result(code=Result.INVALID, message="unknown command")
     if command.request_id:
-        raw = txn.get(command.request_id.encode(), db=store.db["idempotency"])
+        raw = txn_get(txn, command.request_id.encode(), store.db["idempotency"])
         if raw is not None:
             return "", Result.FromString(raw)
     result = HANDLERS[op](store, txn, command)
@@ -98,7 +98,7 @@ def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Re
 def apply(store: Store, index: int, data: bytes) -> Result:
     """Apply one committed log entry at `index`; returns its result."""
     with store.write() as txn:
-        raw = txn.get(keys.APPLIED_INDEX, db=store.db["meta"])
+        raw = txn_get(txn, keys.APPLIED_INDEX, store.db["meta"])
         if raw is not None and keys.from_u64(raw) >= index:
             return Result(code=Result.OK, index=keys.from_u64(raw), message="already applied")
         request_id, result = _dispatch(store, txn, data)

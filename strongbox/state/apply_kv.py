@@ -13,19 +13,20 @@ import lmdb
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
-from strongbox.state.store import Store
+from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
 DEFAULT_MAX_VERSIONS = 10
 
 
-def _mount(store: Store, txn: lmdb.Transaction, namespace: str, mount: str) -> rec.MountRecord | None:
-    raw = txn.get(keys.mount_key(namespace, mount), db=store.db["mounts"])
+def _mount(store: Store, txn: lmdb.Transaction, namespace: str,
+           mount: str) -> rec.MountRecord | None:
+    raw = txn_get(txn, keys.mount_key(namespace, mount), store.db["mounts"])
     return None if raw is None else rec.MountRecord.FromString(raw)
 
 
 def _metadata(store: Store, txn: lmdb.Transaction, key: bytes) -> rec.KvMetadataRecord | None:
-    raw = txn.get(key, db=store.db["kv_meta"])
+    raw = txn_get(txn, key, store.db["kv_meta"])
     return None if raw is None else rec.KvMetadataRecord.FromString(raw)
 
 

@@ -31,6 +31,12 @@ DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idemp
 M = TypeVar("M", bound=Message)
 
 
+def txn_get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
+    """`txn.get` as bytes (lmdb may hand back a buffer)."""
+    value = txn.get(key, db=db)
+    return None if value is None else bytes(value)
+
+
 class Store:
     """Owns the LMDB environment at `<data_dir>/store`."""
 

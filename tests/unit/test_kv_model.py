@@ -39,8 +39,10 @@ values = st.text(alphabet="xyz", max_size=3)
 datas = st.dictionaries(keys, values, max_size=3)
 patches = st.dictionaries(keys, st.none() | values, min_size=1, max_size=3)
 cas_modes = st.sampled_from(("none", "correct", "wrong"))
-version_lists = st.lists(st.integers(min_value=1, max_value=14), min_size=1, max_size=3,
-                         unique=True)
+# Versions are drawn relative to the current one (current - k), so that they mostly hit
+# existing versions; k = -1 names a version that does not exist yet.
+offset_lists = st.lists(st.integers(min_value=-1, max_value=4), min_size=1, max_size=3,
+                        unique=True)
 
 
 @dataclass
@@ -119,6 +121,12 @@ class KvModel(RuleBasedStateMachine):
         assert meta["destroyed"] is False
         assert meta["deletion_time"] == ""
 
+    @rule(path=paths, data=datas, count=st.integers(min_value=2, max_value=12))
+    def put_many(self, path: str, data: dict[str, str], count: int) -> None:
+        """A burst of writes, so that the default max_versions (10) trims too."""
+        for i in range(count):
+            self.put(path, {**data, "n": str(i)}, "none")
+
     @rule(path=paths, patch=patches, cas_mode=cas_modes)
     def patch(self, path: str, patch: dict[str, str | None], cas_mode: str) -> None:
         secret = self.model.get(path)
@@ -153,22 +161,30 @@ class KvModel(RuleBasedStateMachine):
         if state is not None and not state.destroyed:
             state.deleted = True
 
-    @rule(path=paths, versions=version_lists)
-    def delete_versions(self, path: str, versions: list[int]) -> None:
+    def _versions(self, path: str, offsets: list[int]) -> list[int]:
+        secret = self.model.get(path)
+        current = secret.current if secret else 0
+        return [current - k for k in offsets if current - k >= 1]
+
+    @rule(path=paths, offsets=offset_lists)
+    def delete_versions(self, path: str, offsets: list[int]) -> None:
+        versions = self._versions(path, offsets)
         self.run(self.engine.set_version_state(self.at(path), Action.SOFT_DELETE, versions))
         for state in self._states(path, versions):
             if not state.destroyed:
                 state.deleted = True
 
-    @rule(path=paths, versions=version_lists)
-    def undelete(self, path: str, versions: list[int]) -> None:
+    @rule(path=paths, offsets=offset_lists)
+    def undelete(self, path: str, offsets: list[int]) -> None:
+        versions = self._versions(path, offsets)
         self.run(self.engine.set_version_state(self.at(path), Action.UNDELETE, versions))
         for state in self._states(path, versions):
             if not state.destroyed:
                 state.deleted = False
 
-    @rule(path=paths, versions=version_lists)
-    def destroy(self, path: str, versions: list[int]) -> None:
+    @rule(path=paths, offsets=offset_lists)
+    def destroy(self, path: str, offsets: list[int]) -> None:
+        versions = self._versions(path, offsets)
         self.run(self.engine.set_version_state(self.at(path), Action.DESTROY, versions))
         for state in self._states(path, versions):
             state.destroyed = True
@@ -193,7 +209,7 @@ class KvModel(RuleBasedStateMachine):
 
     # --- reads --------------------------------------------------------------------
 
-    @rule(path=paths, version=st.integers(min_value=0, max_value=14))
+    @rule(path=paths, version=st.integers(min_value=0, max_value=24))
     def read(self, path: str, version: int) -> None:
         """version 0 reads the latest version."""
         secret = self.model.get(path)
@@ -255,6 +271,11 @@ class KvModel(RuleBasedStateMachine):
                 shown = meta["versions"][str(v)]
                 assert shown["destroyed"] is state.destroyed
                 assert (shown["deletion_time"] != "") is state.deleted
+                if not (state.deleted or state.destroyed):
+                    assert self.engine.read(self.at(path), v)["data"] == state.data
+                else:
+                    with pytest.raises(DeletedVersion):
+                        self.engine.read(self.at(path), v)
 
 
 TestKvModel = KvModel.TestCase

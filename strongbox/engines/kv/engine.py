@@ -17,7 +17,11 @@ from typing import Any
 from strongbox.barrier import envelope
 from strongbox.core import Core
 from strongbox.errors import (
-    BadRequest, CasMismatch, InternalError, NotFound, ServiceUnavailable,
+    BadRequest,
+    CasMismatch,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
 )
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -95,7 +99,7 @@ class KvEngine:
             raise NotFound("")
         return views.metadata(meta, self._custom(at, meta))
 
-    def list(self, at: KvPath) -> list[str]:
+    def list_keys(self, at: KvPath) -> list[str]:
         prefix = at.path if not at.path or at.path.endswith("/") else at.path + "/"
         keys = self.core.store.kv_list(at.namespace, at.mount, prefix)
         if not keys:
@@ -155,7 +159,8 @@ class KvEngine:
                     raise
         raise ServiceUnavailable("the secret kept changing during the patch; retry")
 
-    async def set_version_state(self, at: KvPath, action: int, versions: list[int],
+    async def set_version_state(self, at: KvPath, action: cmd_pb.KvSetVersionState.Action,
+                                versions: list[int],
                                 latest: bool = False) -> None:
         await self._submit(cmd_pb.Command(kv_set_version_state=Action(
             namespace=at.namespace, mount=at.mount, path=at.path, action=action,
