@@ -45,7 +45,7 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         self.env = lmdb.open(str(path), map_size=map_size_mb * 1024 * 1024,
                              max_dbs=len(DATABASES), subdir=True, sync=True,
-                             metasync=True, lock=True, max_readers=512)
+                             metasync=False, lock=True, max_readers=512)
         self.db: dict[str, Any] = {name: self.env.open_db(name.encode()) for name in DATABASES}
 
     def close(self) -> None:
