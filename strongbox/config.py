@@ -27,6 +27,7 @@ Example node.toml:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -175,6 +176,10 @@ def _build(typed: Mapping[str, Any]) -> NodeConfig:
 
 def _validate(config: NodeConfig) -> None:
     listener = config.listener
+    host = listener.address.rsplit(":", 1)[0]
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ConfigError("listener.address", "write IPv6 addresses as [host]:port, e.g. "
+                          f"[::1]:8200, got {listener.address!r}")
     try:
         port = listener.port
     except (IndexError, ValueError):
@@ -192,8 +197,8 @@ def _validate(config: NodeConfig) -> None:
                 raise ConfigError(f"listener.{key}", f"file {value!r} does not exist")
     if config.limits.max_request_bytes < 1024:
         raise ConfigError("limits.max_request_bytes", "must be at least 1024")
-    if config.limits.write_timeout_s <= 0:
-        raise ConfigError("limits.write_timeout_s", "must be positive")
+    if not math.isfinite(config.limits.write_timeout_s) or config.limits.write_timeout_s <= 0:
+        raise ConfigError("limits.write_timeout_s", "must be a positive number of seconds")
     if config.storage.map_size_mb < 16:
         raise ConfigError("storage.map_size_mb", "must be at least 16")
     if config.log_level not in LOG_LEVELS:

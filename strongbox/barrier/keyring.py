@@ -25,6 +25,7 @@ from hashlib import sha256
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongbox.barrier.aead import DecryptError, cipher_for, new_key, open_sealed, seal
+from strongbox.errors import Sealed
 from strongbox.pb import records_pb2 as rec
 
 ROOT_KEY_AAD = b"strongbox|root-key"
@@ -89,11 +90,19 @@ class Keyring:
         self._load_key = load_key
         self._latest_kek_term = latest_kek_term
         self._keks: dict[int, AESGCM] = {}
-        self._token_hmac = self._open(TOKEN_HMAC)
-        self._audit_hmac = self._open(AUDIT_HMAC)
-        root_key[:] = b"\0" * len(root_key)
+        self._wiped = False
+        try:
+            self._token_hmac = self._open(TOKEN_HMAC)
+            self._audit_hmac = self._open(AUDIT_HMAC)
+        finally:
+            root_key[:] = b"\0" * len(root_key)
+
+    def _check(self) -> None:
+        if self._wiped:
+            raise Sealed()
 
     def _open(self, name: str) -> bytearray:
+        self._check()
         record = self._load_key(name)
         if record is None:
             raise DecryptError(f"keyring record {name!r} is missing")
@@ -104,6 +113,7 @@ class Keyring:
         return self._latest_kek_term()
 
     def kek(self, term: int) -> AESGCM:
+        self._check()
         cipher = self._keks.get(term)
         if cipher is None:
             key = self._open(kek_name(term))
@@ -114,17 +124,21 @@ class Keyring:
 
     def new_kek_record(self, term: int, now_ns: int) -> rec.KeyRecord:
         """A sealed, fresh KEK for `term` (rotation; the leader proposes it)."""
+        self._check()
         return seal_key_record(self._root, kek_name(term), new_key(), term, now_ns)
 
     def token_hash(self, token: str) -> bytes:
         """Keyed hash under which a token is stored; the token itself never is."""
+        self._check()
         return hmac.new(self._token_hmac, token.encode(), sha256).digest()
 
     def audit_hash(self, value: str) -> str:
+        self._check()
         return "hmac-sha256:" + hmac.new(self._audit_hmac, value.encode(), sha256).hexdigest()
 
     def wipe(self) -> None:
-        """Drop every key reference (seal)."""
+        """Drop every key reference (seal); every later use raises errors.Sealed."""
+        self._wiped = True
         for buf in (self._token_hmac, self._audit_hmac):
             buf[:] = b"\0" * len(buf)
         self._keks.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -108,9 +110,6 @@ def test_unknown_http_method_is_405(seeded: ReadyNode) -> None:
 
 def test_raw_dot_dot_path_on_the_wire_is_400(seeded: ReadyNode) -> None:
     # httpx normalizes "a/../b" away; send the bytes ourselves.
-    import socket
-    import ssl
-
     context = ssl.create_default_context(cafile=str(seeded.server.tls.ca_cert))
     with socket.create_connection(("127.0.0.1", seeded.server.port)) as raw, \
             context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:

@@ -508,3 +508,21 @@ def test_store_full_raises_and_does_not_advance_the_applied_index(tmp_path: Path
     assert (result.code, result.version, result.index) == (R.OK, 2, 3)
     assert node.store.applied_index() == 3
     node.store.close()
+
+
+def test_applied_index_and_request_ids_survive_reopening_the_store(tmp_path: Path) -> None:
+    node = Node(tmp_path)
+    node(init_cluster())
+    first_bytes = put("app", 1, b"first", request_id="retry-me")
+    first = node(first_bytes)
+    node.store.close()
+    reopened = Node(tmp_path)
+    assert reopened.store.applied_index() == 2
+    digest = reopened.store.digest()
+    # Log replay after a restart: entries 1..2 again are skipped.
+    assert apply(reopened.store, 2, first_bytes).message == "already applied"
+    assert reopened.store.digest() == digest
+    # A client retry committed at a new index returns the first result.
+    assert apply(reopened.store, 3, first_bytes) == first
+    assert reopened.meta("app").current_version == 1
+    reopened.store.close()

@@ -14,6 +14,7 @@ from strongbox.barrier.keyring import (
     kek_name,
     open_root_key,
 )
+from strongbox.errors import Sealed
 from strongbox.pb import records_pb2 as rec
 
 NOW = 1_700_000_000_000_000_000
@@ -262,11 +263,14 @@ def test_wipe_makes_the_keyring_unusable(ring: Ring) -> None:
     env = envelope.encrypt(ring.keyring, b"value", aad)
     token_digest = ring.keyring.token_hash("sbs.token")
     audit_digest = ring.keyring.audit_hash("sbs.token")
+    assert token_digest and audit_digest
     ring.keyring.wipe()
-    with pytest.raises(DecryptError):
+    with pytest.raises(Sealed):
         envelope.decrypt(ring.keyring, env, aad)
-    assert ring.keyring.token_hash("sbs.token") != token_digest
-    assert ring.keyring.audit_hash("sbs.token") != audit_digest
+    with pytest.raises(Sealed):
+        ring.keyring.token_hash("sbs.token")
+    with pytest.raises(Sealed):
+        ring.keyring.audit_hash("sbs.token")
 
 
 def test_wipe_zeroes_the_hmac_key_buffers(ring: Ring) -> None:
@@ -274,3 +278,21 @@ def test_wipe_zeroes_the_hmac_key_buffers(ring: Ring) -> None:
     assert all(any(buf) for buf in buffers)
     ring.keyring.wipe()
     assert all(buf == bytearray(len(buf)) for buf in buffers)
+
+
+def test_new_kek_record_after_wipe_is_refused(ring: Ring) -> None:
+    ring.keyring.wipe()
+    with pytest.raises(Sealed):
+        ring.keyring.new_kek_record(2, NOW)
+    with pytest.raises(Sealed):
+        ring.keyring.token_hash("sbs.x")
+
+
+def test_keyring_zeroes_the_root_key_buffer_even_when_opening_fails() -> None:
+    material = generate_init_material(NOW)
+    records = dict(material.keys)
+    del records[TOKEN_HMAC]
+    root = open_root_key(material.unseal_key, material.sealed_root_key)
+    with pytest.raises(DecryptError):
+        Keyring(root, records.get, lambda: 1)
+    assert root == bytearray(len(root))
