@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from strongbox.api.app import StrongBoxApp
+from strongbox.api.http_protocol import VaultHttpToolsProtocol
 from strongbox.config import NodeConfig
 from strongbox.core import Core
 from strongbox.raft.node import RaftLog
@@ -49,8 +50,7 @@ class Node:
         tls = not listener.tls_disable
         return uvicorn.Config(
             StrongBoxApp(self.core, tls=tls), host=listener.host, port=listener.port,
-            # h11, not httptools: llhttp rejects Vault's LIST method with a 400.
-            loop="uvloop", http="h11", lifespan="off", access_log=False,
+            loop="uvloop", http=VaultHttpToolsProtocol, lifespan="off", access_log=False,
             log_level="warning", server_header=False, date_header=True,
             ssl_certfile=listener.tls_cert_file if tls else None,
             ssl_keyfile=listener.tls_key_file if tls else None,

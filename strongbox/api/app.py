@@ -66,6 +66,7 @@ class StrongBoxApp:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
+        write_index.set(0)
         try:
             response = await self._handle(scope, receive, request_id)
         except StrongBoxError as exc:
