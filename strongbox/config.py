@@ -66,6 +66,29 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Raft peers over mutual-TLS gRPC. No `address`: a cluster of one, no cluster port."""
+
+    address: str = ""                 # cluster (gRPC) listen address, host:port
+    advertise_address: str = ""       # what peers dial; defaults to `address`
+    peers: tuple[str, ...] = ()       # the other members, "node-2=10.0.0.2:8201"
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""           # its CN is this node's id: peers check it
+    tls_key_file: str = ""
+    snapshot_threshold: int = 10000   # compact the journal after this many entries
+    max_staleness_s: float = 5.0      # default reads refused after this long without a leader
+    index_wait_s: float = 2.0         # how long a read waits for X-Vault-Index before 412
+    fault_injection: bool = False     # tests only: obey <data_dir>/faults.json
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.address)
+
+    def peer_map(self) -> dict[str, str]:
+        return dict(peer.split("=", 1) for peer in self.peers)
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     data_dir: str
     node_id: str = "node-1"
@@ -74,6 +97,7 @@ class NodeConfig:
     listener: ListenerConfig = field(default_factory=ListenerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @property
     def api_addr(self) -> str:
@@ -83,12 +107,18 @@ class NodeConfig:
 
 SECTIONS: dict[str, type[Any]] = {
     "listener": ListenerConfig, "limits": LimitsConfig, "storage": StorageConfig,
+    "cluster": ClusterConfig,
 }
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _coerce(key: str, value: Any, kind: type[Any]) -> Any:
     """Convert env/CLI strings; check TOML values have the declared type."""
+    if kind is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(key, "expected a list of strings")
+        return tuple(i.strip() for i in items if i.strip())
     if isinstance(value, str) and kind is not str:
         try:
             if kind is bool:
@@ -106,7 +136,7 @@ def _coerce(key: str, value: Any, kind: type[Any]) -> Any:
 
 
 def _field_types(cls: type[Any]) -> dict[str, type[Any]]:
-    names = {"str": str, "int": int, "bool": bool, "float": float}
+    names = {"str": str, "int": int, "bool": bool, "float": float, "tuple[str, ...]": tuple}
     return {f.name: names[str(f.type)] for f in dataclasses.fields(cls) if str(f.type) in names}
 
 
@@ -205,3 +235,34 @@ def _validate(config: NodeConfig) -> None:
         raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
     if not config.node_id or not config.node_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("node_id", "must be letters, digits, '-' or '_'")
+    _validate_cluster(config)
+
+
+def _validate_cluster(config: NodeConfig) -> None:
+    cluster = config.cluster
+    if not cluster.enabled:
+        if cluster.peers:
+            raise ConfigError("cluster.peers", "needs cluster.address (this node's cluster port)")
+        return
+    for key in ("address", "advertise_address"):
+        value = getattr(cluster, key)
+        if value and (":" not in value or not value.rsplit(":", 1)[1].isdigit()):
+            raise ConfigError(f"cluster.{key}", f"expected host:port, got {value!r}")
+    for peer in cluster.peers:
+        name, _, addr = peer.partition("=")
+        if not name or ":" not in addr or not addr.rsplit(":", 1)[1].isdigit():
+            raise ConfigError("cluster.peers", f"expected \"node-id=host:port\", got {peer!r}")
+        if name == config.node_id:
+            raise ConfigError("cluster.peers", f"lists this node ({name}); list only the others")
+    for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+        value = getattr(cluster, key)
+        if not value:
+            raise ConfigError(f"cluster.{key}", "required: cluster traffic is mutual TLS")
+        if not Path(value).is_file():
+            raise ConfigError(f"cluster.{key}", f"file {value!r} does not exist")
+    if cluster.snapshot_threshold < 2:
+        raise ConfigError("cluster.snapshot_threshold", "must be at least 2")
+    for key in ("max_staleness_s", "index_wait_s"):
+        value = getattr(cluster, key)
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"cluster.{key}", "must be a positive number of seconds")

@@ -46,6 +46,8 @@ ROOT_TOKEN_PREFIX = "sbs."  # noqa: S105 - a prefix, not a secret
 # The Raft index of the last write made while serving the current request
 # (one asyncio task per request); the API turns it into X-Vault-Index.
 write_index: ContextVar[int] = ContextVar("write_index", default=0)
+# (request id, request hash) from the client's Idempotency-Key, for the request being served.
+idempotency: ContextVar[tuple[str, bytes] | None] = ContextVar("idempotency", default=None)
 
 
 def new_token(prefix: str = ROOT_TOKEN_PREFIX) -> str:
@@ -168,6 +170,9 @@ class Core:
     # --- writes -------------------------------------------------------------
 
     async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
+        key = idempotency.get()
+        if not request_id and key is not None:
+            request_id, command.request_hash = key
         command.request_id = request_id or str(uuid.uuid4())
         command.time_ns = time.time_ns()
         result = await self.log.propose(command.SerializeToString(),

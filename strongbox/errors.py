@@ -18,6 +18,7 @@ them from names and numbers only.
     ├── UnsupportedMediaType (415)
     ├── IdempotencyMismatch (422)
     ├── RateLimited (429)
+    ├── BadGateway (502)
     ├── ServiceUnavailable (503)
     │   ├── Sealed (503)
     │   ├── NotInitialized (503)
@@ -111,6 +112,12 @@ class RateLimited(StrongBoxError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class BadGateway(StrongBoxError):
+    """Forwarding the request to the leader failed."""
+
+    status = 502
 
 
 class ServiceUnavailable(StrongBoxError):

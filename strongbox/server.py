@@ -8,17 +8,24 @@ closes Raft and the store cleanly. `strongbox.testing` and the CLI both use it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from strongbox.api.app import StrongBoxApp
+from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
 from strongbox.config import NodeConfig
 from strongbox.core import Core
-from strongbox.raft.node import RaftLog
+from strongbox.raft.cluster_server import ClusterServer, NotLeaderError
+from strongbox.raft.cluster_tls import ClusterTls
+from strongbox.raft.node import RaftLog, RaftSettings
 from strongbox.state.apply import apply
 from strongbox.state.store import Store
 
@@ -31,17 +38,45 @@ class Node:
     store: Store = field(init=False)
     raft: RaftLog = field(init=False)
     core: Core = field(init=False)
+    app: StrongBoxApp = field(init=False)
+
+    cluster_server: ClusterServer | None = field(init=False, default=None)
+    _stopping: threading.Event = field(init=False, default_factory=threading.Event)
+
+    def raft_settings(self) -> RaftSettings:
+        config, cluster = self.config, self.config.cluster
+        data_dir = Path(config.data_dir)
+        if not cluster.enabled:
+            return RaftSettings(node_id=config.node_id, data_dir=data_dir)
+        serializer, deserializer = None, None  # TODO snapshots
+        return RaftSettings(
+            node_id=config.node_id, data_dir=data_dir,
+            address=cluster.advertise_address or cluster.address, peers=cluster.peer_map(),
+            tls=ClusterTls.load(cluster.tls_ca_file, cluster.tls_cert_file,
+                                cluster.tls_key_file),
+            snapshot_threshold=cluster.snapshot_threshold,
+            serializer=serializer, deserializer=deserializer,
+            fault_file=data_dir / "faults.json" if cluster.fault_injection else None)
 
     def start(self) -> None:
         self.store = Store(self.config.data_dir, self.config.storage.map_size_mb)
-        self.raft = RaftLog(self.config.node_id, self.config.data_dir,
-                            lambda index, data: apply(self.store, index, data))
-        if not self.raft.wait_leader(timeout=10.0):
+        settings = self.raft_settings()
+        if settings.tls is not None:
+            self.cluster_server = ClusterServer(self.config.cluster.address, settings.tls,
+                                                api_addr=self.config.api_addr)
+        self.raft = RaftLog(settings, lambda index, data: apply(self.store, index, data))
+        if self.cluster_server is not None:
+            self.cluster_server.transport = self.raft.transport
+            self.cluster_server.start()
+        elif not self.raft.wait_leader(timeout=10.0):
             log.warning("raft has not elected a leader yet; writes will wait for one")
         self.core = Core(self.config, self.store, self.raft)
+        self.app = StrongBoxApp(self.core, tls=not self.config.listener.tls_disable)
 
     def stop(self) -> None:
         self.core.seal()
+        if self.cluster_server is not None:
+            self.cluster_server.stop()
         self.raft.close()
         self.store.close()
 
@@ -49,7 +84,7 @@ class Node:
         listener = self.config.listener
         tls = not listener.tls_disable
         return uvicorn.Config(
-            StrongBoxApp(self.core, tls=tls), host=listener.host, port=listener.port,
+            self.app, host=listener.host, port=listener.port,
             loop="uvloop", http=VaultHttpToolsProtocol, lifespan="off", access_log=False,
             log_level="warning", server_header=False, date_header=True,
             ssl_certfile=listener.tls_cert_file if tls else None,
@@ -58,9 +93,40 @@ class Node:
             ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
         )
 
+    def join_handler(self, node_id: str, address: str) -> list[str]:
+        """Cluster.Join on this node (gRPC thread): add `node_id` if we lead."""
+        status = self.raft.status()
+        members = [status.node_id, *(peer.node_id for peer in status.peers)]
+        if not status.is_leader:
+            raise NotLeaderError(f"not the leader; the leader is {status.leader_id or 'unknown'}")
+        if node_id not in members:
+            self.raft.add_peer_blocking(node_id, address, self.config.limits.write_timeout_s)
+            members.append(node_id)
+        return members
+
+    def _retry_join(self) -> None:
+        # Like Vault's retry_join: ask the configured peers to add us until one does.
+        # Members of the initial configuration are accepted as they are.
+        while not self._stopping.is_set():
+            if self.raft.join(timeout=5.0):
+                return
+            self._stopping.wait(2.0)
+
+    async def _serve(self) -> None:
+        config = self.uvicorn_config()
+        server = uvicorn.Server(config)
+        if self.cluster_server is not None:
+            self.cluster_server.forward_handler = make_forward_handler(
+                self.app, asyncio.get_running_loop())
+            self.cluster_server.join_handler = self.join_handler
+            if self.config.cluster.peers:
+                threading.Thread(target=self._retry_join, name="retry-join",
+                                 daemon=True).start()
+        await server.serve()
+
     def serve(self) -> None:
-        server = uvicorn.Server(self.uvicorn_config())
         try:
-            server.run()
+            uvloop.run(self._serve())
         finally:
+            self._stopping.set()
             self.stop()

@@ -10,18 +10,19 @@ exceptions are logged with the request id and answered with a generic 500.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from strongbox.api import auth_token, sys_seal
+from strongbox.api import auth_token, forwarding, sys_raft, sys_seal
 from strongbox.api import kv as kv_api
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
 from strongbox.api.request import LIST, Request
 from strongbox.api.routing import CAPABILITY, Context
-from strongbox.core import Core, write_index
+from strongbox.core import Core, idempotency, write_index
 from strongbox.engines.kv.engine import KvEngine
 from strongbox.errors import (
     BadRequest,
@@ -36,7 +37,7 @@ log = logging.getLogger("strongbox.api")
 PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
-ROUTES = {**sys_seal.ROUTES, **auth_token.ROUTES}
+ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **auth_token.ROUTES}
 
 
 def validate_path(path: str) -> str:
@@ -67,6 +68,7 @@ class StrongBoxApp:
             return
         request_id = str(uuid.uuid4())
         write_index.set(0)
+        idempotency.set(None)
         try:
             response = await self._handle(scope, receive, request_id)
         except StrongBoxError as exc:
@@ -118,7 +120,11 @@ class StrongBoxApp:
         client = scope.get("client") or ("", 0)
         request = Request(method=method, path=rel.rstrip("/") if method != LIST else rel,
                           query=query, headers=headers, body=body, request_id=request_id,
-                          remote_addr=str(client[0]))
+                          remote_addr=str(client[0]),
+                          query_string=scope.get("query_string", b"").decode("latin-1"))
+        early = await self._consistency(request, scope["path"])
+        if early is not None:
+            return early
         namespace = headers.get("x-vault-namespace", "").strip("/")
         if namespace and namespace != "root":
             raise NotFound(f"namespace {namespace!r} does not exist")
@@ -135,6 +141,28 @@ class StrongBoxApp:
             raise NotFound(f"no handler for route \"{request.path}\"")
         return await self._engine(ctx, method)
 
+    async def _consistency(self, request: Request, raw_path: str) -> Response | None:
+        """Forwarding, X-Vault-Index waits and Idempotency-Key (see api/forwarding.py)."""
+        headers = request.headers
+        key = headers.get("idempotency-key")
+        if key is not None:
+            if not 0 < len(key) <= 128:
+                raise BadRequest("Idempotency-Key must be 1-128 characters")
+            digest = hashlib.sha256(f"{request.method} {request.path}?{request.query_string}"
+                                    .encode() + b"\0" + request.body).digest()
+            idempotency.set(("idem:" + key, digest))
+        leader = self.core.log.status().is_leader
+        if headers.get("x-vault-forward", "").lower() == "active-node" and not leader:
+            return await forwarding.forward(self.core, request, raw_path)
+        index = forwarding.required_index(self.core, request)
+        if index and not await forwarding.wait_for_index(self.core, index,
+                                                         self.core.config.cluster.index_wait_s):
+            if headers.get("x-vault-inconsistent", "").lower() == "forward-active-node" \
+                    and not leader:
+                return await forwarding.forward(self.core, request, raw_path)
+            raise forwarding.precondition_failed(index, self.core.store.applied_index())
+        return None
+
     def _check_token(self, ctx: Context, method: str) -> None:
         ctx.token = self.core.authenticate(ctx.request.token)
         self.core.authorize(ctx.token, CAPABILITY[method], ctx.request.path)
@@ -142,6 +170,11 @@ class StrongBoxApp:
     async def _engine(self, ctx: Context, method: str) -> Response:
         self.core.require_keyring()
         self._check_token(ctx, method)
+        if method in ("GET", "HEAD", LIST):
+            if ctx.request.headers.get("x-strongbox-consistency", "").lower() == "consistent":
+                await forwarding.consistent_barrier(self.core)
+            elif self.core.config.cluster.enabled:
+                forwarding.check_staleness(self.core, self.core.config.cluster.max_staleness_s)
         path = ctx.request.path
         for mount in sorted(self.core.store.mounts(ctx.request.namespace),
                             key=lambda m: len(m.path), reverse=True):

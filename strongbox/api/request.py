@@ -30,6 +30,7 @@ class Request:
     request_id: str
     remote_addr: str
     namespace: str = ""
+    query_string: str = ""        # raw, for forwarding
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
     @property

@@ -160,10 +160,6 @@ async def get_leader(ctx: Context) -> Response:
     })
 
 
-async def put_step_down(ctx: Context) -> Response:
-    return no_content()  # a one-node cluster re-elects itself; nothing to hand over
-
-
 async def put_rotate(ctx: Context) -> Response:
     ctx.request.json_body({})
     result = await ctx.core.rotate()
@@ -198,7 +194,6 @@ ROUTES: dict[str, Route] = {
     "sys/health": Route({"GET": get_health, "HEAD": get_health}, auth=False, unsealed=False),
     "sys/leader": Route({"GET": get_leader}, auth=False, unsealed=False),
     "sys/seal": Route({"PUT": put_seal}, sudo=True),
-    "sys/step-down": Route({"PUT": put_step_down}, sudo=True),
     "sys/rotate": Route({"PUT": put_rotate}, sudo=True),
     "sys/key-status": Route({"GET": get_key_status}),
     "sys/mounts": Route({"GET": get_mounts}),

@@ -144,7 +144,7 @@ class TokenRecord(_message.Message):
     def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class ApplyResult(_message.Message):
-    __slots__ = ("code", "message", "version", "index", "time_ns")
+    __slots__ = ("code", "message", "version", "index", "time_ns", "request_hash")
     class Code(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         OK: _ClassVar[ApplyResult.Code]
@@ -154,6 +154,7 @@ class ApplyResult(_message.Message):
         ALREADY_INITIALIZED: _ClassVar[ApplyResult.Code]
         INVALID: _ClassVar[ApplyResult.Code]
         DESTROY_PROTECTED: _ClassVar[ApplyResult.Code]
+        IDEMPOTENCY_MISMATCH: _ClassVar[ApplyResult.Code]
     OK: ApplyResult.Code
     CAS_MISMATCH: ApplyResult.Code
     CONFLICT: ApplyResult.Code
@@ -161,14 +162,17 @@ class ApplyResult(_message.Message):
     ALREADY_INITIALIZED: ApplyResult.Code
     INVALID: ApplyResult.Code
     DESTROY_PROTECTED: ApplyResult.Code
+    IDEMPOTENCY_MISMATCH: ApplyResult.Code
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
     code: ApplyResult.Code
     message: str
     version: int
     index: int
     time_ns: int
-    def __init__(self, code: _Optional[_Union[ApplyResult.Code, str]] = ..., message: _Optional[str] = ..., version: _Optional[int] = ..., index: _Optional[int] = ..., time_ns: _Optional[int] = ...) -> None: ...
+    request_hash: bytes
+    def __init__(self, code: _Optional[_Union[ApplyResult.Code, str]] = ..., message: _Optional[str] = ..., version: _Optional[int] = ..., index: _Optional[int] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ...) -> None: ...

@@ -13,7 +13,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from strongbox.pb import records_pb2 as rec
 
@@ -21,15 +21,25 @@ ApplyFn = Callable[[int, bytes], rec.ApplyResult]
 
 
 @dataclass(frozen=True, slots=True)
+class PeerStatus:
+    node_id: str
+    address: str
+    connected: bool
+    match_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class RaftStatus:
     node_id: str
+    address: str
     is_leader: bool
     leader_id: str | None
+    leader_address: str | None
     term: int
     commit_index: int
     applied_index: int
-    last_leader_contact_ms: int
-    peers: tuple[str, ...]
+    last_leader_contact_ms: int  # 0 on the leader, -1 if never heard from one
+    peers: tuple[PeerStatus, ...]
 
 
 class CommandLog(Protocol):
@@ -41,6 +51,18 @@ class CommandLog(Protocol):
         ...
 
     def status(self) -> RaftStatus: ...
+
+    def leader_stub(self) -> Any | None:
+        """A Cluster gRPC stub for the current leader (None: no leader, or it is us)."""
+        ...
+
+    async def remove_peer(self, node_id: str, timeout: float) -> None: ...
+
+    def step_down(self) -> None: ...
+
+    def join(self, timeout: float) -> bool:
+        """Ask the configured peers to add this node; True once one did (blocking)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -60,7 +82,19 @@ class DirectLog:
             return self._apply(self._index, data)
 
     def status(self) -> RaftStatus:
-        return RaftStatus("direct", True, "direct", 1, self._index, self._index, 0, ())
+        return RaftStatus("direct", "", True, "direct", None, 1, self._index, self._index, 0, ())
+
+    def leader_stub(self) -> Any | None:
+        return None
+
+    async def remove_peer(self, node_id: str, timeout: float) -> None:
+        raise NotImplementedError("a DirectLog has no peers")
+
+    def step_down(self) -> None:
+        pass
+
+    def join(self, timeout: float) -> bool:
+        return False
 
     def close(self) -> None:
         pass

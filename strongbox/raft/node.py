@@ -21,10 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pysyncobj.syncobj as pso
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.config import FAIL_REASON
@@ -33,9 +37,12 @@ from pysyncobj.node import Node
 from pysyncobj.pipe_notifier import PipeNotifier
 
 from strongbox.errors import NoLeader
+from strongbox.pb import cluster_pb2
 from strongbox.pb import records_pb2 as rec
+from strongbox.raft.cluster_tls import ClusterTls
 from strongbox.raft.journal import DurableJournal
-from strongbox.raft.log import ApplyFn, RaftStatus
+from strongbox.raft.log import ApplyFn, PeerStatus, RaftStatus
+from strongbox.raft.transport_grpc import FaultSwitch, GrpcTransport
 from strongbox.raft.transport_local import LocalTransport
 
 log = logging.getLogger("strongbox.raft")
@@ -53,11 +60,11 @@ pso.createJournal = _create_journal
 
 
 class _StateMachine(SyncObj):  # type: ignore[misc]
-    def __init__(self, self_node: str, conf: SyncObjConf, apply: ApplyFn,
-                 transport: Any) -> None:
+    def __init__(self, self_node: Node, other_nodes: list[Node], conf: SyncObjConf,
+                 apply: ApplyFn, transport_class: Any) -> None:
         # Attributes set before SyncObj.__init__ are excluded from its own dumps.
         self._sb_apply = apply
-        super().__init__(Node(self_node), [], conf, transport=transport)
+        super().__init__(self_node, other_nodes, conf, transportClass=transport_class)
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_command(self, data: bytes) -> rec.ApplyResult:
@@ -65,27 +72,76 @@ class _StateMachine(SyncObj):  # type: ignore[misc]
         return self._sb_apply(self.raftLastApplied + 1, data)
 
 
+@dataclass(frozen=True, slots=True)
+class RaftSettings:
+    """What RaftLog needs; `address` None means a cluster of one (no cluster port)."""
+
+    node_id: str
+    data_dir: Path
+    address: str | None = None
+    peers: dict[str, str] = field(default_factory=dict)
+    tls: ClusterTls | None = None
+    snapshot_threshold: int = 10000
+    serializer: Callable[[str, Any], None] | None = None
+    deserializer: Callable[[str], Any] | None = None
+    fault_file: Path | None = None
+
+
+# Timing (docs/cluster.md explains the choice): heartbeats every 100 ms; an
+# election after 0.8-1.6 s without one; a leader that has not heard from a
+# majority for 1.2 s steps down, so a partitioned leader stops acknowledging
+# writes quickly; connection loss is declared after 3.5 s.
+CLUSTER_TIMING = {"appendEntriesPeriod": 0.1, "raftMinTimeout": 0.8, "raftMaxTimeout": 1.6,
+                  "leaderFallbackTimeout": 1.2, "connectionTimeout": 3.5}
+SINGLE_TIMING = {"appendEntriesPeriod": 0.05, "raftMinTimeout": 0.3, "raftMaxTimeout": 0.6,
+                 "connectionTimeout": 3.5}
+
+
 class RaftLog:
-    def __init__(self, node_id: str, data_dir: str | os.PathLike[str], apply: ApplyFn) -> None:
-        self.node_id = node_id
-        self.journal = DurableJournal(Path(data_dir) / "raft")
+    def __init__(self, settings: RaftSettings, apply: ApplyFn) -> None:
+        self.settings = settings
+        self.node_id = settings.node_id
+        raft_dir = Path(settings.data_dir) / "raft"
+        self.journal = DurableJournal(raft_dir)
+        clustered = settings.address is not None
         conf = SyncObjConf(
             journalFile=self.journal,
             autoTick=True,
             autoTickPeriod=0.05,
             appendEntriesUseBatch=False,  # wake the tick thread on each proposal
+            appendEntriesBatchSizeBytes=4 * 1024 * 1024,  # never pysyncobj's pickled "transmission"
             commandsWaitLeader=True,
-            raftMinTimeout=0.3, raftMaxTimeout=0.6, appendEntriesPeriod=0.05,
-            connectionTimeout=3.5,
-            logCompactionMinEntries=2**62, logCompactionMinTime=2**40,
-            dynamicMembershipChange=False,
+            logCompactionMinEntries=settings.snapshot_threshold if settings.serializer else 2**62,
+            logCompactionMinTime=3600 if settings.serializer else 2**40,
+            fullDumpFile=str(raft_dir / "snapshot.bin") if settings.serializer else None,
+            serializer=settings.serializer, deserializer=settings.deserializer,
+            useFork=False,
+            dynamicMembershipChange=clustered,
+            **(CLUSTER_TIMING if clustered else SINGLE_TIMING),
         )
-        self._transport = LocalTransport(None, None, [])
-        self._sync = _StateMachine(node_id, conf, apply, self._transport)
+        self_node = Node(settings.node_id, address=settings.address)
+        others = [Node(node_id, address=addr) for node_id, addr in settings.peers.items()]
+        self.transport: GrpcTransport | None = None
+        self._sync = _StateMachine(self_node, others, conf, apply, self._transport_factory)
         self._wake = PipeNotifier(self._sync._poller)
-        self._sync.addOnTickCallback(self._sync_journal)
+        self._sync.addOnTickCallback(self._on_tick)
+
+    def _transport_factory(self, sync: Any, self_node: Node, other_nodes: Any) -> Any:
+        settings = self.settings
+        if settings.address is None or settings.tls is None:
+            return LocalTransport(sync, self_node, other_nodes)
+        faults = FaultSwitch(settings.fault_file) if settings.fault_file else None
+        self.transport = GrpcTransport(sync, self_node, other_nodes, tls=settings.tls,
+                                       before_ack=self._sync_journal, faults=faults)
+        return self.transport
+
+    def _on_tick(self) -> None:
+        self._sync_journal()
+        if self.transport is not None:
+            self.transport.refresh()
 
     def _sync_journal(self) -> None:
+        """fsync appended entries: once per tick, and before any acknowledgement to a peer."""
         if not self.journal.needs_sync:
             return
         try:
@@ -112,17 +168,104 @@ class RaftLog:
 
     def status(self) -> RaftStatus:
         sync = self._sync
-        leader = sync._getLeader()
+        for _ in range(5):
+            try:
+                raw = sync.getStatus()  # reads the tick thread's dicts: retry a torn read
+                break
+            except RuntimeError:
+                continue
+        else:
+            raw = {}
+        leader = raw.get("leader")
+        is_leader = bool(sync._isLeader())
+        transport = self.transport
+        if is_leader or transport is None:
+            contact_ms = 0
+        elif transport.last_leader_contact:
+            contact_ms = int((time.monotonic() - transport.last_leader_contact) * 1000)
+        else:
+            contact_ms = -1
+        peers = tuple(
+            PeerStatus(node_id=str(node.id), address=str(getattr(node, "address", "") or ""),
+                       connected=raw.get(f"partner_node_status_server_{node.id}") == 2,
+                       match_index=int(raw.get(f"match_idx_server_{node.id}", 0) or 0))
+            for node in sorted(sync.otherNodes, key=lambda n: str(n.id)))
         return RaftStatus(
             node_id=self.node_id,
-            is_leader=bool(sync._isLeader()),
+            address=self.settings.address or "",
+            is_leader=is_leader,
             leader_id=None if leader is None else str(leader.id),
-            term=int(sync.raftCurrentTerm),
-            commit_index=int(sync.raftCommitIndex),
-            applied_index=int(sync.raftLastApplied),
-            last_leader_contact_ms=0,
-            peers=(),
+            leader_address=None if leader is None else getattr(leader, "address", None),
+            term=int(raw.get("raft_term", sync.raftCurrentTerm)),
+            commit_index=int(raw.get("commit_idx", sync.raftCommitIndex)),
+            applied_index=int(raw.get("last_applied", sync.raftLastApplied)),
+            last_leader_contact_ms=contact_ms,
+            peers=peers,
         )
+
+    async def _membership(self, call: Callable[..., None], node: Node, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[rec.ApplyResult] = loop.create_future()
+
+        def done(result: Any, error: int) -> None:
+            loop.call_soon_threadsafe(_settle, future, rec.ApplyResult(), error)
+
+        call(node, callback=done)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise NoLeader("the membership change was not committed in time") from None
+
+    async def add_peer(self, node_id: str, address: str, timeout: float) -> None:
+        """Leader only: add a voter (one change at a time, as pysyncobj requires)."""
+        await self._membership(self._sync.addNodeToCluster, Node(node_id, address=address),
+                               timeout)
+
+    async def remove_peer(self, node_id: str, timeout: float) -> None:
+        await self._membership(self._sync.removeNodeFromCluster, Node(node_id), timeout)
+
+    def add_peer_blocking(self, node_id: str, address: str, timeout: float) -> None:
+        """Thread-safe (gRPC threads): add a voter and wait for the change to commit."""
+        done = threading.Event()
+        errors: list[int] = []
+
+        def callback(result: Any, error: int) -> None:
+            errors.append(error)
+            done.set()
+
+        self._sync.addNodeToCluster(Node(node_id, address=address), callback=callback)
+        if not done.wait(timeout):
+            raise TimeoutError("membership change not committed")
+        if errors[0] != FAIL_REASON.SUCCESS:
+            raise NoLeader(f"membership change failed (pysyncobj reason {errors[0]})")
+
+    def leader_stub(self) -> Any | None:
+        leader = self._sync._getLeader()
+        if leader is None or self.transport is None or self._sync._isLeader():
+            return None
+        return self.transport.stub_for(str(leader.id))
+
+    def join(self, timeout: float) -> bool:
+        """Ask each configured peer to add us (the leader does; others refuse)."""
+        transport, address = self.transport, self.settings.address
+        if transport is None or address is None:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node_id in list(self.settings.peers):
+                stub = transport.stub_for(node_id)
+                if stub is None:
+                    continue
+                try:
+                    stub.Join(cluster_pb2.JoinRequest(address=address), timeout=5.0)
+                    return True
+                except grpc.RpcError:
+                    continue
+            time.sleep(0.5)
+        return False
+
+    def step_down(self) -> None:
+        self._sync.transferLeadership()
 
     def wait_leader(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -89,9 +89,17 @@ def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Re
     if command.request_id:
         raw = txn_get(txn, command.request_id.encode(), store.db["idempotency"])
         if raw is not None:
-            return "", Result.FromString(raw)
+            first = Result.FromString(raw)
+            if first.request_hash != command.request_hash:
+                return "", Result(code=Result.IDEMPOTENCY_MISMATCH,
+                                  message="this Idempotency-Key was used for a different "
+                                          "request; use a new key")
+            return "", first
     result = HANDLERS[op](store, txn, command)
     result.time_ns = command.time_ns
+    result.request_hash = command.request_hash
+    if result.code == Result.CONFLICT:
+        return "", result  # transient: the proposer rebuilds and retries under the same id
     return command.request_id, result
 
 

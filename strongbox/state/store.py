@@ -9,15 +9,40 @@ apply and always see a committed state. Values are protobuf records from
 Writes are synced on commit (LMDB default `sync=True`), so an applied index
 that was reported to a client survives a crash. A full map raises
 `errors.StoreFull` and leaves the previous state intact.
+
+Replacing the whole state (installing a snapshot, `state/snapshot.py`) happens
+while readers run. The environment lives in `<data_dir>/<name>` where `name`
+is `store` (the default) or `store-<n>`, and `<data_dir>/store.current` names
+the active one (no file: `store`). A replacement is built in a fresh
+`store-<n>` directory (`new_env_dir()`), then `install()` opens it, records
+its name in `store.current` (tmp + fsync + rename + directory fsync: a crash
+leaves either the old or the new environment active, never a mix) and
+switches with one attribute assignment of an immutable holder (`_Active`:
+environment + database handles + directory). Every read method takes that
+holder once, so a read that began on the old environment finishes on it;
+the next read sees the new one. The old environment is closed and deleted
+only after `RETIRE_GRACE_S` (checked at the next install) or at `close()`.
+Opening the data dir removes environments left over from an interrupted
+install or a previous run.
+
+Threading: `write()`, `read_view()` used for snapshots, `new_env_dir()`,
+`install()`, `discard()` and `close()` belong to the one writer thread
+(pysyncobj's tick thread); the read methods are safe from any thread.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-from collections.abc import Iterator
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import lmdb
@@ -30,6 +55,14 @@ from strongbox.state import keys
 DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency")
 M = TypeVar("M", bound=Message)
 
+DEFAULT_ENV_NAME = "store"
+POINTER_NAME = "store.current"
+DATA_FILE = "data.mdb"
+RETIRE_GRACE_S = 60.0
+_ENV_NAME = re.compile(r"store(?:-([1-9][0-9]{0,17}))?")
+
+log = logging.getLogger(__name__)
+
 
 def txn_get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
     """`txn.get` as bytes (lmdb may hand back a buffer)."""
@@ -37,33 +70,211 @@ def txn_get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
+def _env_number(name: str) -> int | None:
+    """0 for `store`, n for `store-<n>`, None for anything else."""
+    match = _ENV_NAME.fullmatch(name)
+    if match is None:
+        return None
+    return int(match.group(1)) if match.group(1) else 0
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Active:
+    """One open environment with its database handles; replaced whole, never mutated."""
+
+    env: Any  # lmdb.Environment
+    db: Mapping[str, Any]
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class StoreView:
+    """A read transaction on one environment: the applied index and a copy of one state."""
+
+    env: Any  # lmdb.Environment
+    txn: Any  # lmdb.Transaction
+    db: Mapping[str, Any]
+
+    def applied_index(self) -> int:
+        raw = txn_get(self.txn, keys.APPLIED_INDEX, self.db["meta"])
+        return keys.from_u64(raw) if raw else 0
+
+    def copy_to_fd(self, fd: int) -> None:
+        """Write a compacted `data.mdb` image of exactly this transaction's state at fd's offset."""
+        self.env.copyfd(fd, compact=True, txn=self.txn)
+
+
 class Store:
-    """Owns the LMDB environment at `<data_dir>/store`."""
+    """Owns the active LMDB environment under `data_dir` (`store`, or as `store.current` says)."""
 
     def __init__(self, data_dir: str | os.PathLike[str], map_size_mb: int = 1024) -> None:
-        path = Path(data_dir) / "store"
-        path.mkdir(parents=True, exist_ok=True)
-        self.env = lmdb.open(str(path), map_size=map_size_mb * 1024 * 1024,
-                             max_dbs=len(DATABASES), subdir=True, sync=True,
-                             metasync=False, lock=True, max_readers=512)
-        self.db: dict[str, Any] = {name: self.env.open_db(name.encode()) for name in DATABASES}
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._map_size = map_size_mb * 1024 * 1024
+        self._retired: list[tuple[float, _Active]] = []
+        name = self._read_pointer()
+        path = self.data_dir / name
+        if name == DEFAULT_ENV_NAME:
+            if not (path / DATA_FILE).exists() and self._env_dirs(exclude=name):
+                raise FileNotFoundError(
+                    f"{self.data_dir}: holds replaced stores ({', '.join(self._env_dirs(name))}) "
+                    f"but no {POINTER_NAME} naming the active one; restore it "
+                    f"(its content is the directory name) instead of starting empty")
+            path.mkdir(exist_ok=True)
+        elif not (path / DATA_FILE).is_file():
+            raise FileNotFoundError(
+                f"{self.data_dir / POINTER_NAME} names {name!r}, which has no {DATA_FILE}")
+        self._active = self._open(path)
+        for stale in self._env_dirs(exclude=name):
+            log.info("removing stale store environment %s", self.data_dir / stale)
+            shutil.rmtree(self.data_dir / stale, ignore_errors=True)
+
+    # --- environments -------------------------------------------------------
+
+    def _read_pointer(self) -> str:
+        try:
+            name = (self.data_dir / POINTER_NAME).read_text().strip()
+        except FileNotFoundError:
+            return DEFAULT_ENV_NAME
+        if _env_number(name) is None:
+            raise ValueError(f"{self.data_dir / POINTER_NAME}: not a store name: {name!r}")
+        return name
+
+    def _write_pointer(self, name: str) -> None:
+        tmp = self.data_dir / (POINTER_NAME + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(name.encode() + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.data_dir / POINTER_NAME)
+        _fsync_path(self.data_dir, directory=True)
+
+    def _env_dirs(self, exclude: str) -> list[str]:
+        return sorted(entry.name for entry in os.scandir(self.data_dir)
+                      if entry.is_dir(follow_symlinks=False) and entry.name != exclude
+                      and _env_number(entry.name) is not None)
+
+    def _open(self, path: Path) -> _Active:
+        env = lmdb.open(str(path), map_size=self._map_size, max_dbs=len(DATABASES),
+                        subdir=True, sync=True, metasync=False, lock=True, max_readers=512)
+        try:
+            db = {name: env.open_db(name.encode()) for name in DATABASES}
+        except BaseException:
+            env.close()
+            raise
+        return _Active(env, MappingProxyType(db), path)
+
+    @property
+    def env(self) -> Any:
+        """The active environment (take `read_view()` to pair it with its handles)."""
+        return self._active.env
+
+    @property
+    def db(self) -> Mapping[str, Any]:
+        """Database handles of the active environment (for the writer thread's transactions)."""
+        return self._active.db
+
+    @property
+    def path(self) -> Path:
+        """Directory of the active environment."""
+        return self._active.path
+
+    def new_env_dir(self) -> Path:
+        """A fresh, empty `store-<n>` directory for `install()` (writer thread)."""
+        numbers = [_env_number(name) or 0 for name in self._env_dirs(exclude="")]
+        n = max([*numbers, _env_number(self.path.name) or 0]) + 1
+        while True:
+            path = self.data_dir / f"store-{n}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                n += 1
+                continue
+            return path
+
+    def install(self, directory: Path, expect_applied_index: int | None = None) -> None:
+        """Make the environment in `directory` (from `new_env_dir()`, `data.mdb` written) active.
+
+        Syncs it, opens it, checks its applied index if asked, records it in the pointer
+        file and switches readers to it. On any error the current environment stays active
+        and `directory` is removed.
+        """
+        if directory.parent != self.data_dir or _env_number(directory.name) in (None, 0):
+            raise ValueError(f"{directory} is not a directory from new_env_dir()")
+        try:
+            _fsync_path(directory / DATA_FILE)
+            _fsync_path(directory, directory=True)
+            _fsync_path(self.data_dir, directory=True)
+            new = self._open(directory)
+        except BaseException:
+            self.discard(directory)
+            raise
+        try:
+            if expect_applied_index is not None:
+                with new.env.begin() as txn:
+                    found = StoreView(new.env, txn, new.db).applied_index()
+                if found != expect_applied_index:
+                    raise ValueError(f"{directory / DATA_FILE}: applied index {found}, "
+                                     f"expected {expect_applied_index}")
+            self._write_pointer(directory.name)
+        except BaseException:
+            new.env.close()
+            self.discard(directory)
+            raise
+        old, self._active = self._active, new  # the switch: one assignment
+        now = time.monotonic()
+        self._retired.append((now, old))
+        self._reap(older_than=now - RETIRE_GRACE_S)
+
+    def discard(self, directory: Path) -> None:
+        """Remove a `new_env_dir()` directory that will not be installed."""
+        if directory != self.path and directory.parent == self.data_dir and \
+                _env_number(directory.name) not in (None, 0):
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def _reap(self, older_than: float) -> None:
+        keep = []
+        for retired_at, old in self._retired:
+            if retired_at > older_than:
+                keep.append((retired_at, old))
+                continue
+            old.env.close()
+            shutil.rmtree(old.path, ignore_errors=True)
+        self._retired = keep
 
     def close(self) -> None:
-        self.env.close()
+        self._reap(older_than=float("inf"))
+        self._active.env.close()
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
         """The apply thread's write transaction; commits on exit, aborts on error."""
         try:
-            with self.env.begin(write=True) as txn:
+            with self._active.env.begin(write=True) as txn:
                 yield txn
         except lmdb.MapFullError:
             raise StoreFull(
                 "the store is full: the write was not applied; raise storage.map_size_mb"
             ) from None
 
+    @contextmanager
+    def read_view(self) -> Iterator[StoreView]:
+        """One read transaction on the active environment (snapshots: index + copy agree)."""
+        active = self._active
+        with active.env.begin() as txn:
+            yield StoreView(active.env, txn, active.db)
+
     def _get(self, db: str, key: bytes) -> bytes | None:
-        with self.env.begin(db=self.db[db]) as txn:
+        active = self._active
+        with active.env.begin(db=active.db[db]) as txn:
             value: bytes | None = txn.get(key)
             return value
 
@@ -101,7 +312,8 @@ class Store:
     def mounts(self, namespace: str) -> list[rec.MountRecord]:
         prefix = keys.mount_key(namespace, "")
         out = []
-        with self.env.begin(db=self.db["mounts"]) as txn:
+        active = self._active
+        with active.env.begin(db=active.db["mounts"]) as txn:
             cursor = txn.cursor()
             if cursor.set_range(prefix):
                 for key, raw in cursor:
@@ -128,7 +340,8 @@ class Store:
         """Immediate children of `prefix` (which is "" or ends in "/"); folders end in "/"."""
         start = keys.kv_meta_key(namespace, mount, prefix)
         children: list[str] = []
-        with self.env.begin(db=self.db["kv_meta"]) as txn:
+        active = self._active
+        with active.env.begin(db=active.db["kv_meta"]) as txn:
             cursor = txn.cursor()
             if not cursor.set_range(start):
                 return children
@@ -148,10 +361,11 @@ class Store:
     def digest(self) -> str:
         """SHA-256 over every key and value of every database (replica comparison)."""
         h = hashlib.sha256()
-        with self.env.begin() as txn:
+        active = self._active
+        with active.env.begin() as txn:
             for name in DATABASES:
                 h.update(name.encode() + b"\0")
-                for key, value in txn.cursor(db=self.db[name]):
+                for key, value in txn.cursor(db=active.db[name]):
                     h.update(len(key).to_bytes(4, "big") + key)
                     h.update(len(value).to_bytes(4, "big") + value)
         return h.hexdigest()

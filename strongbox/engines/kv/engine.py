@@ -19,6 +19,7 @@ from strongbox.core import Core
 from strongbox.errors import (
     BadRequest,
     CasMismatch,
+    IdempotencyMismatch,
     InternalError,
     NotFound,
     ServiceUnavailable,
@@ -58,6 +59,8 @@ def raise_for(result: Result) -> Result:
         raise NotFound(result.message)
     if result.code in (Result.INVALID, Result.DESTROY_PROTECTED):
         raise BadRequest(result.message)
+    if result.code == Result.IDEMPOTENCY_MISMATCH:
+        raise IdempotencyMismatch(result.message)
     raise InternalError(f"unexpected apply result {result.code}")
 
 
@@ -135,8 +138,7 @@ class KvEngine:
                                   value=envelope.encrypt(keyring, plaintext, aad)))
             result = await self.core.submit(cmd_pb.Command(kv_put=op), request_id)
             if result.code == Result.CONFLICT:
-                request_id = ""  # a new attempt is a new command
-                continue
+                continue  # apply did not record it: the same request id is free to retry
             raise_for(result)
             meta = self._metadata(at)
             if meta is None or result.version not in meta.versions:

@@ -1,0 +1,154 @@
+"""Read consistency and forwarding to the leader (API.md "Consistency and idempotency").
+
+- `X-Vault-Index` (one or more, comma separated): the node waits up to
+  `cluster.index_wait_s` for its applied index to reach the highest one of
+  this cluster; then, with `X-Vault-Inconsistent: forward-active-node`, it
+  forwards to the leader, otherwise it answers 412.
+- `X-Vault-Forward: active-node`: forward to the leader.
+- `X-Strongbox-Consistency: consistent`: a no-op committed through Raft, then
+  a local read: linearizable.
+- Default reads on a follower are refused (503) after `cluster.max_staleness_s`
+  without hearing from a leader, instead of serving stale data silently.
+
+Forwarding replays the request on the leader over the cluster's mTLS gRPC link
+(`Cluster.Forward`); the leader runs it through its own full pipeline (token,
+policy, audit) and the answer is relayed unchanged. A forwarded request is
+never forwarded again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from strongbox.api.envelope import Response
+from strongbox.api.request import Request
+from strongbox.core import Core
+from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed
+from strongbox.pb import cluster_pb2 as pb
+from strongbox.pb import commands_pb2 as cmd_pb
+
+FORWARDED_BY = "x-strongbox-forwarded-by"
+FORWARD_TIMEOUT_S = 30.0
+
+
+def required_index(core: Core, request: Request) -> int:
+    """The highest X-Vault-Index of this cluster the client sent (0 if none)."""
+    raw = request.headers.get("x-vault-index", "")
+    if not raw:
+        return 0
+    cluster = core.cluster()
+    best = 0
+    for token in raw.split(","):
+        try:
+            cluster_id, _, index = base64.b64decode(token.strip(), validate=True) \
+                .decode().rpartition(":")
+            value = int(index)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise BadRequest("X-Vault-Index must be a value returned by a write") from None
+        if cluster is None or cluster_id == cluster.cluster_id:
+            best = max(best, value)
+    return best
+
+
+async def wait_for_index(core: Core, index: int, wait_s: float) -> bool:
+    deadline = time.monotonic() + wait_s
+    while core.store.applied_index() < index:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+async def consistent_barrier(core: Core) -> None:
+    """Commit a no-op through Raft; once applied here, local reads are linearizable."""
+    await core.submit(cmd_pb.Command(noop=cmd_pb.Noop()))
+
+
+def check_staleness(core: Core, max_staleness_s: float) -> None:
+    status = core.log.status()
+    contact = status.last_leader_contact_ms
+    if status.is_leader or 0 <= contact <= max_staleness_s * 1000:
+        return
+    raise NoLeader(f"this node has not heard from a leader for over {max_staleness_s:g}s; its "
+                   "data may be stale: retry on another node or send X-Vault-Forward: "
+                   "active-node")
+
+
+async def forward(core: Core, request: Request, raw_path: str) -> Response:
+    """Replay `request` on the leader; its answer is ours."""
+    if FORWARDED_BY in request.headers:
+        raise NoLeader("the request was forwarded here but this node is no longer the "
+                       "leader; retry")
+    stub = core.log.leader_stub()
+    if stub is None:
+        raise NoLeader("there is no leader to forward the request to; retry shortly")
+    message = pb.HttpRequest(
+        method=request.method, path=raw_path, query=request.query_string,
+        headers=[pb.Header(name=k, value=v) for k, v in request.headers.items()
+                 if k not in ("host", "content-length", "connection")],
+        body=request.body, remote_addr=request.remote_addr, request_id=request.request_id)
+    loop = asyncio.get_running_loop()
+    try:
+        answer: pb.HttpResponse = await loop.run_in_executor(
+            None, lambda: stub.Forward(message, timeout=FORWARD_TIMEOUT_S))
+    except grpc.RpcError as exc:
+        raise BadGateway(f"forwarding to the leader failed ({exc.code().name}); "
+                         "retry") from None
+    return Response(answer.status, answer.body,
+                    [(h.name.encode(), h.value.encode()) for h in answer.headers
+                     if h.name not in ("content-length", "x-request-id")])
+
+
+AsgiApp = Callable[[dict[str, Any], Any, Any], Any]
+
+
+def make_forward_handler(app: AsgiApp, loop: asyncio.AbstractEventLoop,
+                         ) -> Callable[[pb.HttpRequest, str], pb.HttpResponse]:
+    """The leader's side: run a forwarded request through the local app (gRPC thread)."""
+
+    def handle(request: pb.HttpRequest, peer: str) -> pb.HttpResponse:
+        future = asyncio.run_coroutine_threadsafe(_run(app, request, peer), loop)
+        return future.result(FORWARD_TIMEOUT_S)
+
+    return handle
+
+
+async def _run(app: AsgiApp, request: pb.HttpRequest, peer: str) -> pb.HttpResponse:
+    headers = [(h.name.encode("latin-1"), h.value.encode("latin-1")) for h in request.headers]
+    headers.append((FORWARDED_BY.encode(), peer.encode()))
+    scope = {"type": "http", "method": request.method, "path": request.path,
+             "query_string": request.query.encode("latin-1"), "headers": headers,
+             "client": (request.remote_addr, 0), "http_version": "1.1", "scheme": "https"}
+    sent = False
+    out = pb.HttpResponse()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": request.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out.status = message["status"]
+            out.headers.extend(pb.Header(name=k.decode("latin-1"), value=v.decode("latin-1"))
+                               for k, v in message["headers"])
+        elif message["type"] == "http.response.body":
+            out.body += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return out
+
+
+def precondition_failed(index: int, applied: int) -> PreconditionFailed:
+    return PreconditionFailed(f"this node has applied index {applied}, older than the "
+                              f"X-Vault-Index {index} you sent; retry, or send "
+                              "X-Vault-Inconsistent: forward-active-node")

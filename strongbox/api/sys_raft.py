@@ -1,0 +1,97 @@
+"""sys/storage/raft/* and the cluster view of sys/leader (Vault's integrated storage API).
+
+Membership changes go through the leader; a follower forwards them. `join`
+asks the configured peers (cluster.peers, like Vault's retry_join) to add this
+node; the caller's identity there is this node's certificate, not the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from strongbox.api import forwarding
+from strongbox.api.envelope import Response, json_response, no_content, ok
+from strongbox.api.routing import Context, Route
+from strongbox.errors import BadRequest, NotFound, ServiceUnavailable
+
+
+def _servers(ctx: Context) -> list[dict[str, Any]]:
+    status = ctx.core.log.status()
+    servers = [{"node_id": status.node_id, "address": status.address,
+                "leader": status.is_leader, "voter": True, "protocol_version": "3"}]
+    servers += [{"node_id": peer.node_id, "address": peer.address,
+                 "leader": peer.node_id == status.leader_id, "voter": True,
+                 "protocol_version": "3"} for peer in status.peers]
+    return servers
+
+
+async def get_configuration(ctx: Context) -> Response:
+    status = ctx.core.log.status()
+    return ok(ctx.request.request_id,
+              {"config": {"servers": _servers(ctx), "index": status.commit_index}})
+
+
+async def get_autopilot_state(ctx: Context) -> Response:
+    status = ctx.core.log.status()
+    servers: dict[str, Any] = {status.node_id: {
+        "id": status.node_id, "address": status.address, "healthy": True,
+        "last_contact": "0s", "last_index": status.applied_index,
+        "status": "leader" if status.is_leader else "voter"}}
+    for peer in status.peers:
+        servers[peer.node_id] = {
+            "id": peer.node_id, "address": peer.address, "healthy": peer.connected,
+            "last_contact": "", "last_index": peer.match_index if status.is_leader else 0,
+            "status": "leader" if peer.node_id == status.leader_id else "voter"}
+    healthy = all(s["healthy"] for s in servers.values()) and status.leader_id is not None
+    voters = len(servers)
+    return ok(ctx.request.request_id, {
+        "healthy": healthy, "leader": status.leader_id or "", "servers": servers,
+        "voters": sorted(servers), "failure_tolerance": max(0, (voters - 1) // 2)})
+
+
+async def remove_peer(ctx: Context) -> Response:
+    body = ctx.request.json_body({"server_id": (str,)}, required=("server_id",))
+    status = ctx.core.log.status()
+    if not status.is_leader:
+        return await forwarding.forward(ctx.core, ctx.request, "/v1/" + ctx.request.path)
+    server_id = body["server_id"]
+    if server_id == status.node_id:
+        raise BadRequest("the leader cannot remove itself: step down first, then remove it "
+                         "from the new leader")
+    if server_id not in {peer.node_id for peer in status.peers}:
+        raise NotFound(f"no raft peer with id {server_id!r}")
+    await ctx.core.log.remove_peer(server_id, ctx.core.config.limits.write_timeout_s)
+    return no_content()
+
+
+JOIN_SCHEMA = {"leader_api_addr": (str, type(None)), "leader_ca_cert": (str, type(None)),
+               "retry": (bool, type(None)), "non_voter": (bool, type(None))}
+
+
+async def join(ctx: Context) -> Response:
+    body = ctx.request.json_body(JOIN_SCHEMA)
+    if body.get("non_voter"):
+        raise BadRequest("non-voting members are not supported")
+    if not ctx.core.config.cluster.peers:
+        raise BadRequest("this node has no cluster.peers to join through; set cluster.peers "
+                         "(node-id=host:port of existing members) in its config")
+    joined = await asyncio.get_running_loop().run_in_executor(None, ctx.core.log.join, 10.0)
+    if not joined:
+        raise ServiceUnavailable("no member accepted the join (is a leader elected, and is "
+                                 "this node's certificate signed by the cluster CA?)")
+    return json_response(200, {"joined": True})
+
+
+async def step_down(ctx: Context) -> Response:
+    ctx.core.log.step_down()
+    return no_content()
+
+
+ROUTES: dict[str, Route] = {
+    "sys/storage/raft/configuration": Route({"GET": get_configuration}),
+    "sys/storage/raft/autopilot/state": Route({"GET": get_autopilot_state}),
+    "sys/storage/raft/remove-peer": Route({"POST": remove_peer}, sudo=True),
+    "sys/storage/raft/join": Route({"POST": join}, sudo=True),
+    "sys/step-down": Route({"PUT": step_down}, sudo=True),
+}

@@ -1,0 +1,104 @@
+"""The cluster port's gRPC server: Raft streams in, forwarded requests in.
+
+`ClusterServer` binds `cluster.address` with mutual TLS (client certificates
+required, signed by the cluster CA). `Raft` streams are accepted only from
+peers the transport knows (by certificate CN); `Forward` calls are handed to
+`forward_handler`, which the API layer installs once the HTTP app exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from strongbox.pb import cluster_pb2 as pb
+from strongbox.pb import cluster_pb2_grpc as pb_grpc
+from strongbox.raft import codec
+from strongbox.raft.cluster_tls import SERVER_OPTIONS, ClusterTls, peer_id
+from strongbox.raft.transport_grpc import GrpcTransport
+
+log = logging.getLogger("strongbox.raft.server")
+ForwardHandler = Callable[[pb.HttpRequest, str], pb.HttpResponse]
+JoinHandler = Callable[[str, str], list[str]]  # (node id, address) -> members; raises
+
+
+class NotLeaderError(Exception):
+    """Join reached a node that is not the leader; the message names the leader it knows."""
+
+
+class _Servicer(pb_grpc.ClusterServicer):
+    def __init__(self, owner: ClusterServer) -> None:
+        self.owner = owner
+
+    def Raft(self, request_iterator: Iterator[pb.RaftFrame],
+             context: grpc.ServicerContext) -> pb.RaftAck:
+        peer = peer_id(context)
+        transport = self.owner.transport
+        if peer is None or transport is None or not transport.knows(peer):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{peer or 'a client without a certificate CN'} is not a member")
+        for frame in request_iterator:
+            try:
+                transport.receive(peer, frame.payload)
+            except codec.CodecError as exc:
+                log.warning("dropping the raft stream from %s: %s", peer, exc)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "undecodable raft frame")
+        return pb.RaftAck()
+
+    def Forward(self, request: pb.HttpRequest,
+                context: grpc.ServicerContext) -> pb.HttpResponse:
+        peer = peer_id(context)
+        handler = self.owner.forward_handler
+        if peer is None or handler is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "this node cannot serve forwarded "
+                          "requests yet")
+        return handler(request, peer)
+
+    def Hello(self, request: pb.HelloRequest,
+              context: grpc.ServicerContext) -> pb.HelloResponse:
+        peer = peer_id(context)
+        transport = self.owner.transport
+        return pb.HelloResponse(member=bool(peer and transport and transport.knows(peer)),
+                                api_addr=self.owner.api_addr)
+
+    def Join(self, request: pb.JoinRequest, context: grpc.ServicerContext) -> pb.JoinResponse:
+        peer = peer_id(context)
+        handler = self.owner.join_handler
+        if peer is None or handler is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "this node cannot add members yet")
+        address = request.address
+        if ":" not in address or not address.rsplit(":", 1)[1].isdigit():
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "address must be host:port")
+        try:
+            members = handler(peer, address)
+        except NotLeaderError as exc:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except TimeoutError:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the membership change did not commit")
+        log.info("added %s at %s to the cluster", peer, address)
+        return pb.JoinResponse(members=members)
+
+
+class ClusterServer:
+    def __init__(self, address: str, tls: ClusterTls, api_addr: str = "") -> None:
+        self.address = address
+        self.api_addr = api_addr
+        self.transport: GrpcTransport | None = None
+        self.forward_handler: ForwardHandler | None = None
+        self.join_handler: JoinHandler | None = None
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=16,
+                                                      thread_name_prefix="cluster-rpc"),
+                                   options=SERVER_OPTIONS)
+        pb_grpc.add_ClusterServicer_to_server(_Servicer(self), self._server)  # type: ignore[no-untyped-call]
+        port = self._server.add_secure_port(address, tls.server_credentials())
+        if port == 0:
+            raise OSError(f"cannot bind the cluster port {address}")
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop(grace=0.5).wait()
