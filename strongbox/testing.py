@@ -211,7 +211,8 @@ class LocalCluster:
 
     def __init__(self, directory: Path, size: int = 3, *, snapshot_threshold: int = 10000,
                  fault_injection: bool = False, api_ports: list[int] | None = None,
-                 cluster_ports: list[int] | None = None, extra_cluster_config: str = "") -> None:
+                 cluster_ports: list[int] | None = None, extra_cluster_config: str = "",
+                 extra_config: str = "") -> None:
         self.directory = Path(directory)
         self.ca = CertificateAuthority.create(self.directory / "tls")
         self.size = size
@@ -231,7 +232,7 @@ class LocalCluster:
                      f'tls_ca_file = "{tls.ca_cert}"\ntls_cert_file = "{tls.cert}"\n'
                      f'tls_key_file = "{tls.key}"\nsnapshot_threshold = {snapshot_threshold}\n'
                      f"fault_injection = {'true' if fault_injection else 'false'}\n"
-                     f"{extra_cluster_config}\n")
+                     f"{extra_cluster_config}\n{extra_config}\n")
             self.nodes.append(ServerProcess(self.directory / node_id, tls, api_ports[index],
                                             extra_config=extra, node_id=node_id))
 

@@ -148,11 +148,12 @@ async def get_health(ctx: Context) -> Response:
 async def get_leader(ctx: Context) -> Response:
     status = ctx.core.log.status()
     addr = ctx.core.config.api_addr
+    cluster_addr = status.address if status.is_leader else status.leader_address
     return json_response(200, {
         "ha_enabled": True, "is_self": status.is_leader,
         "active_time": rfc3339(0) or "0001-01-01T00:00:00Z",
-        "leader_address": addr if status.is_leader else "",
-        "leader_cluster_address": "",
+        "leader_address": addr if status.is_leader else (status.leader_api_addr or ""),
+        "leader_cluster_address": f"https://{cluster_addr}" if cluster_addr else "",
         "performance_standby": not status.is_leader,
         "performance_standby_last_remote_wal": 0,
         "raft_committed_index": status.commit_index,

@@ -436,7 +436,7 @@ def _decode(data: object) -> dict[str, Any]:
     return _DECODERS[which](frame)
 
 
-def decode(data: bytes) -> dict[str, Any]:
+def decode(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     """Decode one `RaftMessage` frame into the dict pysyncobj expects.
 
     Any input gives a dict or CodecError, never another exception.

@@ -34,7 +34,8 @@ class RaftStatus:
     address: str
     is_leader: bool
     leader_id: str | None
-    leader_address: str | None
+    leader_address: str | None    # cluster address
+    leader_api_addr: str | None   # HTTP API address, once known
     term: int
     commit_index: int
     applied_index: int
@@ -82,7 +83,8 @@ class DirectLog:
             return self._apply(self._index, data)
 
     def status(self) -> RaftStatus:
-        return RaftStatus("direct", "", True, "direct", None, 1, self._index, self._index, 0, ())
+        return RaftStatus("direct", "", True, "direct", None, None, 1, self._index, self._index,
+                          0, ())
 
     def leader_stub(self) -> Any | None:
         return None

@@ -196,6 +196,8 @@ class RaftLog:
             is_leader=is_leader,
             leader_id=None if leader is None else str(leader.id),
             leader_address=None if leader is None else getattr(leader, "address", None),
+            leader_api_addr=None if leader is None or transport is None
+            else transport.api_addr_of(str(leader.id)) or None,
             term=int(raw.get("raft_term", sync.raftCurrentTerm)),
             commit_index=int(raw.get("commit_idx", sync.raftCommitIndex)),
             applied_index=int(raw.get("last_applied", sync.raftLastApplied)),

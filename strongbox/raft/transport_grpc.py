@@ -73,6 +73,7 @@ class PeerLink:
         self.node_id = node_id
         self.ready = False
         self.member = False  # the peer said it counts us as a member (Hello)
+        self.api_addr = ""   # the peer's HTTP API address, from Hello
         self._closed = threading.Event()
         self._queue: queue.Queue[bytes] = queue.Queue(maxsize=OUTBOUND_LIMIT)
         self._on_state = on_state
@@ -107,7 +108,8 @@ class PeerLink:
     def _run(self) -> None:
         while not self._closed.is_set():
             try:
-                self.member = self.stub.Hello(pb.HelloRequest(), timeout=2.0).member
+                hello = self.stub.Hello(pb.HelloRequest(), timeout=2.0)
+                self.member, self.api_addr = hello.member, hello.api_addr
                 self._on_state()
                 if not self.member:  # we are not (yet) in its configuration
                     self._closed.wait(0.5)
@@ -234,6 +236,10 @@ class GrpcTransport(Transport):  # type: ignore[misc]
 
     def knows(self, peer: str) -> bool:
         return peer in self._nodes and peer not in self._blocked()
+
+    def api_addr_of(self, node_id: str) -> str:
+        link = self._links.get(node_id)
+        return "" if link is None else link.api_addr
 
     def stub_for(self, node_id: str) -> pb_grpc.ClusterStub | None:
         link = self._links.get(node_id)

@@ -227,7 +227,6 @@ class _CodecTransport(Transport):  # type: ignore[misc]
 
 class _Counter(SyncObj):  # type: ignore[misc]
     def __init__(self, me: str, others: list[str], net: _Net) -> None:
-        self.values: list[bytes] = []
         conf = SyncObjConf(
             autoTick=False, raftMinTimeout=0.05, raftMaxTimeout=0.1, appendEntriesPeriod=0.01,
             dynamicMembershipChange=False, useFork=False,
@@ -239,6 +238,7 @@ class _Counter(SyncObj):  # type: ignore[misc]
             logCompactionMinEntries=2**30, logCompactionMinTime=10**6)
         super().__init__(Node(me), [Node(o) for o in others], conf,
                          transport=_CodecTransport(net, me))
+        self.values: list[bytes] = []  # after __init__: part of the snapshot
 
     @replicated  # type: ignore[untyped-decorator]
     def add(self, value: bytes) -> int:
@@ -316,7 +316,7 @@ def cluster_traffic() -> Iterator[_Net]:
         _run_until(everyone, net, lambda: leader.getStatus()["match_idx_server_c"] == last)
         transferred: list[int] = []
         leader.transferLeadership(Node("c"), callback=lambda _r, e: transferred.append(e))
-        _run_until(everyone, net, lambda: nodes["c"]._isLeader())
+        _run_until(everyone, net, nodes["c"]._isLeader)
         assert transferred == [FAIL_REASON.SUCCESS]
         assert all(e == FAIL_REASON.SUCCESS for _r, e in results)
         yield net
@@ -414,7 +414,8 @@ def test_encode_rejects_unknown_dicts(name: str, message: Any) -> None:
 
 
 def test_encode_refuses_frames_over_the_limit() -> None:
-    overhead = len(encode({"type": "apply_command", "command": b"x" * 2**20})) - 2**20
+    near = MAX_FRAME_BYTES - 100  # the varint lengths are as long as at the limit
+    overhead = len(encode({"type": "apply_command", "command": b"x" * near})) - near
     fits = {"type": "apply_command", "command": b"x" * (MAX_FRAME_BYTES - overhead)}
     assert len(encode(fits)) == MAX_FRAME_BYTES
     assert decode(encode(fits)) == fits
@@ -467,9 +468,9 @@ def _mutate(frame: bytes, mutation: tuple[str, int, Any]) -> bytes:
     if kind == "delete":
         return frame[:pos] + frame[pos + arg:]
     if kind == "insert":
-        return frame[:pos] + arg + frame[pos:]
+        return frame[:pos] + bytes(arg) + frame[pos:]
     if kind == "append":
-        return frame + arg
+        return frame + bytes(arg)
     return frame
 
 
@@ -496,7 +497,7 @@ def test_decode_rejects_non_bytes(value: Any) -> None:
 
 def test_oversized_frame_is_rejected_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     class NoParsing:
-        def RaftMessage(self) -> None:  # noqa: N802 - stands in for the generated class
+        def RaftMessage(self) -> None:  # stands in for the generated class
             raise AssertionError("an oversized frame reached the protobuf parser")
 
     valid = encode({"type": "timeout_now", "term": 1})
