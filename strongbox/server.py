@@ -27,6 +27,7 @@ from strongbox.raft.cluster_server import ClusterServer, NotLeaderError
 from strongbox.raft.cluster_tls import ClusterTls
 from strongbox.raft.node import RaftLog, RaftSettings
 from strongbox.state.apply import apply
+from strongbox.state.snapshot import make_hooks
 from strongbox.state.store import Store
 
 log = logging.getLogger("strongbox.server")
@@ -48,7 +49,7 @@ class Node:
         data_dir = Path(config.data_dir)
         if not cluster.enabled:
             return RaftSettings(node_id=config.node_id, data_dir=data_dir)
-        serializer, deserializer = None, None  # TODO snapshots
+        serializer, deserializer = make_hooks(self.store, journal=lambda: self.raft.journal)
         return RaftSettings(
             node_id=config.node_id, data_dir=data_dir,
             address=cluster.advertise_address or cluster.address, peers=cluster.peer_map(),

@@ -17,10 +17,12 @@ Contract:
   back as a list of `(command, idx, term)` tuples and a snapshot chunk as a
   `(data, isFirst, isLast)` tuple, as pysyncobj builds them.
 - `decode` is safe on hostile input: any bytes give a dict or `CodecError`,
-  never another exception. Frames longer than `MAX_FRAME_BYTES` are refused
-  before parsing; protobuf parse errors, unknown fields (a newer schema needs a
-  coordinated upgrade), a missing body and out-of-range values are refused.
-  `CodecError` messages name fields and sizes, never payload bytes.
+  never another exception. It refuses frames longer than `MAX_FRAME_BYTES`
+  before parsing, then protobuf parse errors, a missing body, out-of-range
+  values and anything but the canonical encoding: every message has exactly
+  one frame (`encode(decode(f)) == f`), so unknown fields are refused too and a
+  schema change needs a coordinated upgrade. `CodecError` messages name fields
+  and sizes, never payload bytes.
 
 Message shapes (pysyncobj `syncobj.py`):
   request_vote            {type, term, last_log_index, last_log_term}
@@ -35,10 +37,11 @@ Message shapes (pysyncobj `syncobj.py`):
   timeout_now             {type, term}
 prevLogIdx/prevLogTerm may be None; serialized is None, False or a 3-tuple.
 
-Opaque payloads stay opaque: command bytes are pysyncobj's own frame (decoded
-by `safe_pickle`), and the chunks of a large-entry transmission and of a
-snapshot are pysyncobj pickles that pysyncobj itself (via `safe_pickle`), not
-this codec, reassembles and loads.
+Payloads stay opaque here: command bytes are pysyncobj's own (pickle) frame,
+and the chunks of a large-entry transmission and of a snapshot are pickles that
+pysyncobj, not this codec, reassembles and loads - the transmission through
+`pysyncobj.syncobj.pickle` (swapped for `safe_pickle`), the snapshot through
+`pysyncobj.serializer.pickle`.
 """
 
 from __future__ import annotations
@@ -46,8 +49,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf.message import DecodeError, Message
-from google.protobuf.unknown_fields import UnknownFieldSet
+from google.protobuf.message import DecodeError
 
 from strongbox.pb import raft_pb2 as pb
 
@@ -283,19 +285,6 @@ def encode(message: dict[str, Any]) -> bytes:
 # --- decode -------------------------------------------------------------------------------
 
 
-def _reject_unknown_fields(message: Message, path: str) -> None:
-    if len(UnknownFieldSet(message)):
-        raise CodecError(f"{path}: unknown fields (a newer or foreign schema)")
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.is_repeated:
-            for item in value:
-                _reject_unknown_fields(item, f"{path}.{field.name}")
-        else:
-            _reject_unknown_fields(value, f"{path}.{field.name}")
-
-
 def _uint(value: int, field: str) -> int:
     if value > MAX_INT:
         raise CodecError(f"{field}: out of range")
@@ -424,12 +413,19 @@ def _decode(data: object) -> dict[str, Any]:
         raise CodecError(f"expected bytes, got {type(data).__name__}")
     if size > MAX_FRAME_BYTES:
         raise CodecError(f"frame of {size} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
+    raw = bytes(data)
     frame = pb.RaftMessage()
     try:
-        frame.ParseFromString(bytes(data))
+        frame.ParseFromString(raw)
     except DecodeError:
         raise CodecError(f"frame of {size} bytes is not a valid RaftMessage") from None
-    _reject_unknown_fields(frame, "RaftMessage")
+    # Only the canonical encoding (what `encode` writes) is accepted, so every message
+    # has exactly one frame: unknown fields (a newer or foreign schema), repeated
+    # singular fields, padded varints and bools other than 0/1 all re-encode differently.
+    frame.DiscardUnknownFields()
+    if frame.SerializeToString() != raw:
+        raise CodecError(f"frame of {size} bytes is not a canonical RaftMessage "
+                         "(unknown or repeated fields, or a non-minimal encoding)")
     which = frame.WhichOneof("body")
     if which is None:
         raise CodecError("RaftMessage: no body case set")

@@ -321,7 +321,7 @@ def make_hooks(
     store: Store,
     members_fn: Callable[[Iterable[Any]], list[Member]] = members_from_nodes,
     *,
-    journal: EntryLog | None = None,
+    journal: EntryLog | Callable[[], EntryLog | None] | None = None,
 ) -> tuple[Callable[[str, Any], None], Callable[[str], tuple[Entry, Entry, list[Node]]]]:
     """pysyncobj `SyncObjConf(serializer=..., deserializer=...)` for `store`.
 
@@ -329,8 +329,9 @@ def make_hooks(
     (then renames the file) and `deserializer(fullDumpFile)`, which must return
     `(last_entry, prev_entry, nodes)`; entries are compared with the journal's tuples.
     `members_fn` turns pysyncobj's node set into members (default: `.id`, `.address`).
-    Pass the Raft `journal` so that loading a snapshot never makes pysyncobj throw away
-    journal entries past it (see `_align_journal`).
+    Pass the Raft `journal` (or a function returning it, if it is created after the
+    hooks) so that loading a snapshot never makes pysyncobj throw away journal entries
+    past it (see `_align_journal`).
     """
     retry_at = 0.0
 
@@ -358,8 +359,9 @@ def make_hooks(
             # pysyncobj swallows this too ("failed to load full dump") and carries on.
             log.exception("loading snapshot %s failed", file_name)
             raise
-        if journal is not None:
-            _align_journal(journal, info)
+        entry_log = journal() if callable(journal) else journal
+        if entry_log is not None:
+            _align_journal(entry_log, info)
         nodes = [Node(m.node_id, address=m.address or None) for m in info.members]
         return info.last_entry, info.prev_entry, nodes
 

@@ -192,3 +192,31 @@ def test_node_with_a_certificate_from_another_ca_cannot_join(
                 .status_code == 200
         with rogue.client() as client:
             assert client.get("/v1/sys/seal-status").json()["initialized"] is False
+
+
+def test_node_with_empty_data_dir_catches_up_by_snapshot(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.cluster.conftest import make_cluster
+
+    cluster = make_cluster(tmp_path / "c", snapshot_threshold=20)
+    try:
+        follower = cluster.followers()[0]
+        follower.stop()
+        shutil.rmtree(follower.data_dir)
+        leader = cluster.wait_leader()
+        with leader.client(cluster.root_token) as client:
+            for i in range(60):
+                assert client.post(f"/v1/secret/data/snap/{i}", json={"data": {"i": i}}) \
+                    .status_code == 200
+        assert (leader.data_dir / "raft" / "snapshot.bin").exists()
+        follower.start()
+        cluster.unseal(follower)  # waits until the snapshot brought the cluster's init
+        wait_converged(cluster)
+        with follower.client(cluster.root_token) as client:
+            assert client.get("/v1/secret/data/snap/59").json()["data"]["data"] == {"i": 59}
+            assert client.get("/v1/secret/data/snap/0").json()["data"]["data"] == {"i": 0}
+        cluster.stop()
+        assert len(set(digests(cluster).values())) == 1
+    finally:
+        cluster.stop()
