@@ -57,6 +57,7 @@ class ListenerConfig:
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
     max_request_bytes: int = 1024 * 1024
+    max_snapshot_bytes: int = 256 * 1024 * 1024  # snapshot restore uploads
     write_timeout_s: float = 10.0
 
 

@@ -67,6 +67,7 @@ class Core:
         self.log = log
         self.keyring: Keyring | None = None
         self.unseal_progress = unseal_mod.UnsealProgress()
+        self._unsealed_cluster: bytes | None = None
 
     # --- seal state ---------------------------------------------------------
 
@@ -83,6 +84,12 @@ class Core:
             if self.store.cluster() is None:
                 raise NotInitialized()
             raise Sealed()
+        current = self.store.cluster_raw()
+        if current is not None and current != self._unsealed_cluster:
+            # A forced snapshot restore replaced the cluster's keys under us.
+            self.seal()
+            raise Sealed("StrongBox was sealed: a snapshot restore replaced the cluster's "
+                         "keys; unseal with the restored cluster's shares")
         return keyring
 
     async def initialize(self, shares: int, threshold: int,
@@ -138,6 +145,7 @@ class Core:
         finally:
             unseal_key[:] = b"\0" * len(unseal_key)
         self.keyring = Keyring(root_key, self.store.key_record, self.store.latest_kek_term)
+        self._unsealed_cluster = self.store.cluster_raw()
 
     def reset_unseal(self) -> None:
         self.unseal_progress.reset()

@@ -30,6 +30,7 @@ from strongbox.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     StrongBoxError,
 )
 
@@ -58,6 +59,7 @@ class StrongBoxApp:
         self.core = core
         self.kv = KvEngine(core)
         self.max_body = core.config.limits.max_request_bytes
+        self.max_snapshot = core.config.limits.max_snapshot_bytes
         self.extra_headers = [*SECURITY_HEADERS, *([HSTS] if tls else [])]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -93,16 +95,17 @@ class StrongBoxApp:
         return base64.b64encode(f"{cluster.cluster_id if cluster else ''}:{index}".encode())
 
     async def _read_body(self, scope: Scope, receive: Any) -> bytes:
+        limit = self.max_snapshot if scope["path"] in sys_raft.SNAPSHOT_PATHS else self.max_body
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes")
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
         chunks, size = [], 0
         while True:
             message = await receive()
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                raise PayloadTooLarge(f"request body is larger than {self.max_body} bytes")
+            if size > limit:
+                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
@@ -170,6 +173,8 @@ class StrongBoxApp:
     async def _engine(self, ctx: Context, method: str) -> Response:
         self.core.require_keyring()
         self._check_token(ctx, method)
+        if self.core.store.restore_in_progress():
+            raise ServiceUnavailable("a snapshot restore is in progress; retry when it is done")
         if method in ("GET", "HEAD", LIST):
             if ctx.request.headers.get("x-strongbox-consistency", "").lower() == "consistent":
                 await forwarding.consistent_barrier(self.core)

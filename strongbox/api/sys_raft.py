@@ -8,12 +8,22 @@ node; the caller's identity there is this node's certificate, not the request.
 from __future__ import annotations
 
 import asyncio
+import tempfile
+import uuid
+from pathlib import Path
 from typing import Any
 
 from strongbox.api import forwarding
 from strongbox.api.envelope import Response, json_response, no_content, ok
 from strongbox.api.routing import Context, Route
-from strongbox.errors import BadRequest, NotFound, ServiceUnavailable
+from strongbox.errors import BadRequest, InternalError, NotFound, ServiceUnavailable
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+from strongbox.state.snapshot import SnapshotError, snapshot_records, write_api_snapshot
+
+CHUNK_BYTES = 1024 * 1024
+SNAPSHOT_PATHS = ("/v1/sys/storage/raft/snapshot", "/v1/sys/storage/raft/snapshot-force")
 
 
 def _servers(ctx: Context) -> list[dict[str, Any]]:
@@ -83,6 +93,73 @@ async def join(ctx: Context) -> Response:
     return json_response(200, {"joined": True})
 
 
+async def get_snapshot(ctx: Context) -> Response:
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="strongbox-snapshot-") as tmp:
+            path = Path(tmp) / "snapshot.bin"
+            write_api_snapshot(ctx.core.store, path)
+            return path.read_bytes()
+
+    body = await asyncio.get_running_loop().run_in_executor(None, build)
+    return Response(200, body, [(b"content-type", b"application/octet-stream")])
+
+
+def _read_chunks(body: bytes) -> tuple[list[list[cmd_pb.RestoreRecord]], bytes | None]:
+    """The snapshot's records in chunks of about CHUNK_BYTES, and its raw cluster record."""
+    chunks: list[list[cmd_pb.RestoreRecord]] = [[]]
+    size, cluster = 0, None
+    with tempfile.TemporaryDirectory(prefix="strongbox-upload-") as tmp:
+        path = Path(tmp) / "upload.bin"
+        path.write_bytes(body)
+        for db, key, value in snapshot_records(path):
+            if db == "meta" and key == keys.CLUSTER:
+                cluster = value
+            if size > CHUNK_BYTES:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(cmd_pb.RestoreRecord(db=db, key=key, value=value))
+            size += len(key) + len(value)
+    return chunks, cluster
+
+
+async def _restore(ctx: Context, force: bool) -> Response:
+    core = ctx.core
+    core.require_keyring()
+    try:
+        chunks, raw_cluster = await asyncio.get_running_loop().run_in_executor(
+            None, _read_chunks, ctx.request.body)
+    except SnapshotError as exc:
+        raise BadRequest(f"not a valid StrongBox snapshot: {exc}") from None
+    if raw_cluster is None:
+        raise BadRequest("the snapshot holds no initialized cluster")
+    snapshot_cluster = rec.ClusterRecord.FromString(raw_cluster)
+    current = core.cluster()
+    other_keys = current is None or current.sealed_root_key != snapshot_cluster.sealed_root_key
+    if other_keys and not force:
+        raise BadRequest(f"the snapshot is from cluster {snapshot_cluster.cluster_id!r}, not "
+                         "this one: use sys/storage/raft/snapshot-force to restore it anyway")
+    restore_id = str(uuid.uuid4())
+    commands = [cmd_pb.Command(restore_begin=cmd_pb.RestoreBegin(restore_id=restore_id))]
+    commands += [cmd_pb.Command(restore_chunk=cmd_pb.RestoreChunk(
+        restore_id=restore_id, records=chunk)) for chunk in chunks]
+    commands.append(cmd_pb.Command(restore_end=cmd_pb.RestoreEnd(restore_id=restore_id)))
+    for command in commands:
+        result = await core.submit(command)
+        if result.code != result.OK:
+            raise InternalError(f"snapshot restore failed: {result.message}")
+    if other_keys:
+        core.seal()  # the restored keyring needs the restored cluster's shares
+    return no_content()
+
+
+async def post_snapshot(ctx: Context) -> Response:
+    return await _restore(ctx, force=False)
+
+
+async def post_snapshot_force(ctx: Context) -> Response:
+    return await _restore(ctx, force=True)
+
+
 async def step_down(ctx: Context) -> Response:
     ctx.core.log.step_down()
     return no_content()
@@ -94,4 +171,6 @@ ROUTES: dict[str, Route] = {
     "sys/storage/raft/remove-peer": Route({"POST": remove_peer}, sudo=True),
     "sys/storage/raft/join": Route({"POST": join}, sudo=True),
     "sys/step-down": Route({"PUT": step_down}, sudo=True),
+    "sys/storage/raft/snapshot": Route({"GET": get_snapshot, "POST": post_snapshot}, sudo=True),
+    "sys/storage/raft/snapshot-force": Route({"POST": post_snapshot_force}, sudo=True),
 }

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config")
+    __slots__ = ("request_id", "time_ns", "request_hash", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,9 @@ class Command(_message.Message):
     KV_WRITE_METADATA_FIELD_NUMBER: _ClassVar[int]
     KV_DELETE_METADATA_FIELD_NUMBER: _ClassVar[int]
     KV_WRITE_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_BEGIN_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_END_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -32,7 +35,10 @@ class Command(_message.Message):
     kv_write_metadata: KvWriteMetadata
     kv_delete_metadata: KvDeleteMetadata
     kv_write_config: KvWriteConfig
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ...) -> None: ...
+    restore_begin: RestoreBegin
+    restore_chunk: RestoreChunk
+    restore_end: RestoreEnd
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -149,3 +155,33 @@ class KvWriteConfig(_message.Message):
     mount: str
     config: _records_pb2.KvConfig
     def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., config: _Optional[_Union[_records_pb2.KvConfig, _Mapping]] = ...) -> None: ...
+
+class RestoreBegin(_message.Message):
+    __slots__ = ("restore_id",)
+    RESTORE_ID_FIELD_NUMBER: _ClassVar[int]
+    restore_id: str
+    def __init__(self, restore_id: _Optional[str] = ...) -> None: ...
+
+class RestoreRecord(_message.Message):
+    __slots__ = ("db", "key", "value")
+    DB_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    db: str
+    key: bytes
+    value: bytes
+    def __init__(self, db: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class RestoreChunk(_message.Message):
+    __slots__ = ("restore_id", "records")
+    RESTORE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    restore_id: str
+    records: _containers.RepeatedCompositeFieldContainer[RestoreRecord]
+    def __init__(self, restore_id: _Optional[str] = ..., records: _Optional[_Iterable[_Union[RestoreRecord, _Mapping]]] = ...) -> None: ...
+
+class RestoreEnd(_message.Message):
+    __slots__ = ("restore_id",)
+    RESTORE_ID_FIELD_NUMBER: _ClassVar[int]
+    restore_id: str
+    def __init__(self, restore_id: _Optional[str] = ...) -> None: ...

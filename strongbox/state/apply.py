@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import apply_kv, keys
+from strongbox.state import apply_kv, apply_restore, keys
 from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
@@ -74,6 +74,9 @@ HANDLERS: dict[str, Handler] = {
     "kv_write_metadata": apply_kv.apply_write_metadata,
     "kv_delete_metadata": apply_kv.apply_delete_metadata,
     "kv_write_config": apply_kv.apply_write_config,
+    "restore_begin": apply_restore.apply_restore_begin,
+    "restore_chunk": apply_restore.apply_restore_chunk,
+    "restore_end": apply_restore.apply_restore_end,
 }
 
 

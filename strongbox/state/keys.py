@@ -10,6 +10,7 @@ from __future__ import annotations
 APPLIED_INDEX = b"applied_index"
 CLUSTER = b"cluster"
 KEK_TERM = b"kek_term"
+RESTORE = b"restore"  # id of a snapshot restore in progress
 
 
 def u64(value: int) -> bytes:

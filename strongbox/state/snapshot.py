@@ -40,17 +40,19 @@ import hashlib
 import logging
 import os
 import struct
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+import lmdb
 from google.protobuf.message import DecodeError
 from pysyncobj.node import Node
 
 from strongbox.pb import snapshot_pb2 as snap_pb
-from strongbox.state.store import DATA_FILE, Store
+from strongbox.state.store import DATA_FILE, DATABASES, Store
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +285,34 @@ def restore_snapshot(store: Store, path: str | os.PathLike[str]) -> bool:
     True if the store was replaced. Raises SnapshotError (store untouched) on a bad file.
     """
     return _restore(store, path)[0]
+
+
+def snapshot_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, bytes, bytes]]:
+    """Every (database, key, value) of a verified snapshot's LMDB copy (API restores).
+
+    Raises SnapshotError before yielding anything if the file is damaged.
+    """
+    with tempfile.TemporaryDirectory(prefix="strongbox-restore-") as tmp:
+        with _open(path) as (f, info, header), open(Path(tmp) / DATA_FILE, "xb") as out:
+            _stream_verify(f, info, header, sink=out.write)
+        env = lmdb.open(tmp, readonly=True, lock=False, max_dbs=len(DATABASES), subdir=True)
+        try:
+            with env.begin() as txn:
+                for name in DATABASES:
+                    try:
+                        db = env.open_db(name.encode(), txn=txn, create=False)
+                    except lmdb.NotFoundError:
+                        continue
+                    for key, value in txn.cursor(db=db):
+                        yield name, bytes(key), bytes(value)
+        finally:
+            env.close()
+
+
+def write_api_snapshot(store: Store, path: str | os.PathLike[str]) -> None:
+    """A snapshot of the store for `GET sys/storage/raft/snapshot` (no Raft entries needed)."""
+    index = store.applied_index()
+    write_snapshot(store, os.fspath(path), ((b"", index, 0), (b"", max(index - 1, 0), 0)), [])
 
 
 # --- pysyncobj hooks ---------------------------------------------------------------------

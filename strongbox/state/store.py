@@ -292,6 +292,12 @@ class Store:
         raw = self._get("meta", keys.APPLIED_INDEX)
         return keys.from_u64(raw) if raw else 0
 
+    def restore_in_progress(self) -> bool:
+        return self._get("meta", keys.RESTORE) is not None
+
+    def cluster_raw(self) -> bytes | None:
+        return self._get("meta", keys.CLUSTER)
+
     def cluster(self) -> rec.ClusterRecord | None:
         return self._get_record("meta", keys.CLUSTER, rec.ClusterRecord)
 
