@@ -222,19 +222,31 @@ class LocalCluster:
         self.nodes: list[ServerProcess] = []
         self.keys: list[str] = []
         self.root_token = ""
+        self._settings = (snapshot_threshold, fault_injection, extra_cluster_config, extra_config)
+        self._addresses = dict(zip(ids, self.cluster_ports, strict=True))
         for index, node_id in enumerate(ids):
-            tls = self.ca.issue(self.directory / "tls", node_id)
-            peers = ", ".join(f'"{other}=127.0.0.1:{port}"'
-                              for other, port in zip(ids, self.cluster_ports, strict=True)
-                              if other != node_id)
-            extra = (f'\n[cluster]\naddress = "127.0.0.1:{self.cluster_ports[index]}"\n'
-                     f"peers = [{peers}]\n"
-                     f'tls_ca_file = "{tls.ca_cert}"\ntls_cert_file = "{tls.cert}"\n'
-                     f'tls_key_file = "{tls.key}"\nsnapshot_threshold = {snapshot_threshold}\n'
-                     f"fault_injection = {'true' if fault_injection else 'false'}\n"
-                     f"{extra_cluster_config}\n{extra_config}\n")
-            self.nodes.append(ServerProcess(self.directory / node_id, tls, api_ports[index],
-                                            extra_config=extra, node_id=node_id))
+            self.nodes.append(self._make_node(node_id, api_ports[index]))
+
+    def _make_node(self, node_id: str, api_port: int) -> ServerProcess:
+        snapshot_threshold, fault_injection, extra_cluster_config, extra_config = self._settings
+        tls = self.ca.issue(self.directory / "tls", node_id)
+        peers = ", ".join(f'"{other}=127.0.0.1:{port}"'
+                          for other, port in self._addresses.items() if other != node_id)
+        extra = (f'\n[cluster]\naddress = "127.0.0.1:{self._addresses[node_id]}"\n'
+                 f"peers = [{peers}]\n"
+                 f'tls_ca_file = "{tls.ca_cert}"\ntls_cert_file = "{tls.cert}"\n'
+                 f'tls_key_file = "{tls.key}"\nsnapshot_threshold = {snapshot_threshold}\n'
+                 f"fault_injection = {'true' if fault_injection else 'false'}\n"
+                 f"{extra_cluster_config}\n{extra_config}\n")
+        return ServerProcess(self.directory / node_id, tls, api_port, extra_config=extra,
+                             node_id=node_id)
+
+    def add_node(self, node_id: str) -> ServerProcess:
+        """A new node configured with the current members as peers (it joins by itself)."""
+        self._addresses[node_id] = free_port()
+        node = self._make_node(node_id, free_port())
+        self.nodes.append(node)
+        return node.start()
 
     def start(self) -> LocalCluster:
         for node in self.nodes:
