@@ -137,7 +137,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "strongbox.cli.main", "server", "--config",
              str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -176,6 +176,14 @@ class ServerProcess:
                 response.raise_for_status()
                 status = response.json()
         return status
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None else 0
+
+    def detach(self) -> None:
+        """Forget the process without stopping it (it outlives this object)."""
+        self.proc = None
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -256,7 +264,7 @@ class LocalCluster:
     def wait_leader(self, timeout: float = 20.0, among: list[ServerProcess] | None = None,
                     ) -> ServerProcess:
         deadline = time.monotonic() + timeout
-        candidates = among or [n for n in self.nodes if n.proc is not None]
+        candidates = among or self.nodes
         while time.monotonic() < deadline:
             for node in candidates:
                 try:

@@ -3,8 +3,8 @@
 pysyncobj frames every log entry with pickle (`(method_id, (command_bytes,))`),
 and `pickle.loads` of attacker-controlled bytes is code execution. Our commands
 are protobuf bytes inside that frame, so the only globals a legitimate entry
-needs are `_codecs.encode` (how protocol 2 pickles `bytes`) and, for membership
-changes, pysyncobj's node classes. Anything else raises `UnsafePickleError`.
+needs are `_codecs.encode` (how protocol 2 pickles `bytes`), `set`, and, for
+membership changes and snapshots, pysyncobj's node classes. Anything else raises `UnsafePickleError`.
 
 `install()` points `pysyncobj.syncobj.pickle` at this module. It is idempotent
 and runs when `strongbox.raft` is imported, before any SyncObj exists.
@@ -17,10 +17,13 @@ import pickle
 import sys
 from typing import IO, Any
 
+import pysyncobj.serializer
 import pysyncobj.syncobj
 
 ALLOWED_GLOBALS = frozenset({
     ("_codecs", "encode"),
+    ("__builtin__", "set"),  # pysyncobj's in-memory snapshots carry the member set
+    ("builtins", "set"),
     ("pysyncobj.node", "Node"),
     ("pysyncobj.node", "TCPNode"),
 })
@@ -59,4 +62,7 @@ def dump(obj: object, file: IO[bytes], protocol: int | None = None) -> None:
 
 
 def install() -> None:
+    # syncobj (log entries, membership) and serializer (in-memory snapshots, which our
+    # file-based hooks never use: defence in depth) both import pysyncobj.pickle.
     pysyncobj.syncobj.pickle = sys.modules[__name__]
+    pysyncobj.serializer.pickle = sys.modules[__name__]

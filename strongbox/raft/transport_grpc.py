@@ -225,7 +225,11 @@ class GrpcTransport(Transport):  # type: ignore[misc]
                 continue
             if message.get("type") == "append_entries":
                 self.last_leader_contact = time.monotonic()
-            self._onMessageReceived(node, message)
+            try:
+                self._onMessageReceived(node, message)
+            except Exception:  # a malformed message from a peer must not stop the tick
+                log.exception("pysyncobj failed on a %r message from %s",
+                              message.get("type"), peer)
 
     def destroy(self) -> None:
         for link in self._links.values():

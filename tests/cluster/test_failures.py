@@ -155,6 +155,13 @@ def test_minority_leader_acknowledges_nothing(cluster: LocalCluster) -> None:
     others = [n for n in cluster.nodes if n is not old_leader]
     cluster.block(old_leader, [n.node_id for n in others])
     with old_leader.client(cluster.root_token, timeout=10.0) as client:
+        deadline = time.monotonic() + 5  # until the cut is in force on the old leader
+        while time.monotonic() < deadline:
+            servers = client.get("/v1/sys/storage/raft/autopilot/state").json()["data"][
+                "servers"]
+            if not any(servers[n.node_id]["healthy"] for n in others):
+                break
+            time.sleep(0.05)
         response = client.post("/v1/secret/data/minority/w", json={"data": {"lost": True}})
     assert response.status_code in (502, 503), response.text
     new_leader = cluster.wait_leader(timeout=15.0, among=others)
