@@ -241,6 +241,8 @@ def _validate(config: NodeConfig) -> None:
 
 def _validate_cluster(config: NodeConfig) -> None:
     cluster = config.cluster
+    if cluster.snapshot_threshold < 2:
+        raise ConfigError("cluster.snapshot_threshold", "must be at least 2")
     if not cluster.enabled:
         if cluster.peers:
             raise ConfigError("cluster.peers", "needs cluster.address (this node's cluster port)")
@@ -261,8 +263,6 @@ def _validate_cluster(config: NodeConfig) -> None:
             raise ConfigError(f"cluster.{key}", "required: cluster traffic is mutual TLS")
         if not Path(value).is_file():
             raise ConfigError(f"cluster.{key}", f"file {value!r} does not exist")
-    if cluster.snapshot_threshold < 2:
-        raise ConfigError("cluster.snapshot_threshold", "must be at least 2")
     for key in ("max_staleness_s", "index_wait_s"):
         value = getattr(cluster, key)
         if not math.isfinite(value) or value <= 0:

@@ -47,9 +47,11 @@ class Node:
     def raft_settings(self) -> RaftSettings:
         config, cluster = self.config, self.config.cluster
         data_dir = Path(config.data_dir)
-        if not cluster.enabled:
-            return RaftSettings(node_id=config.node_id, data_dir=data_dir)
         serializer, deserializer = make_hooks(self.store, journal=lambda: self.raft.journal)
+        if not cluster.enabled:
+            return RaftSettings(node_id=config.node_id, data_dir=data_dir,
+                                snapshot_threshold=cluster.snapshot_threshold,
+                                serializer=serializer, deserializer=deserializer)
         return RaftSettings(
             node_id=config.node_id, data_dir=data_dir,
             address=cluster.advertise_address or cluster.address, peers=cluster.peer_map(),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
-from strongbox.testing import ServerProcess
+from strongbox.testing import ServerProcess, TlsFiles
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +159,23 @@ def test_rotate_adds_kek_term_and_old_versions_still_decrypt(fresh_server: Serve
     with fresh_server.client(root) as client:
         assert client.get("/v1/secret/data/r?version=1").json()["data"]["data"] == {"v": 1}
         assert client.get("/v1/sys/key-status").json()["data"]["term"] == 2
+
+
+def test_single_node_compacts_its_journal_and_restarts_from_the_snapshot(
+        tmp_path: Path, tls: TlsFiles) -> None:
+    server = ServerProcess(tmp_path / "data", tls,
+                           extra_config="[cluster]\nsnapshot_threshold = 10\n")
+    with server:
+        keys, root = server.init_and_unseal()
+        with server.client(root) as client:
+            for i in range(40):
+                client.post(f"/v1/secret/data/compact/{i}", json={"data": {"i": i}})
+        assert (tmp_path / "data" / "raft" / "snapshot.bin").exists()
+        server.stop()
+        server.start()
+        server.unseal(keys)
+        with server.client(root) as client:
+            assert client.get("/v1/secret/data/compact/39").json()["data"]["data"] == {"i": 39}
+            assert client.post("/v1/secret/data/compact/new", json={"data": {"n": 1}}) \
+                .status_code == 200
+            assert client.get("/v1/secret/data/compact/new").json()["data"]["data"] == {"n": 1}
