@@ -4,9 +4,11 @@ pysyncobj frames every log entry with pickle (`(method_id, (command_bytes,))`),
 and `pickle.loads` of attacker-controlled bytes is code execution. Our commands
 are protobuf bytes inside that frame, so the only globals a legitimate entry
 needs are `_codecs.encode` (how protocol 2 pickles `bytes`), `set`, and, for
-membership changes and snapshots, pysyncobj's node classes. Anything else raises `UnsafePickleError`.
+membership changes and snapshots, pysyncobj's node classes. Anything else
+raises `UnsafePickleError`.
 
-`install()` points `pysyncobj.syncobj.pickle` at this module. It is idempotent
+`install()` points `pysyncobj.syncobj.pickle` and `pysyncobj.serializer.pickle`
+at this module. It is idempotent
 and runs when `strongbox.raft` is imported, before any SyncObj exists.
 """
 
