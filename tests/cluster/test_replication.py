@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -101,3 +102,25 @@ def test_idempotency_key_returns_the_first_result(shared_cluster: LocalCluster) 
         assert other.status_code == 422
         assert client.get("/v1/secret/metadata/repl/idem").json()["data"][
             "current_version"] == 1
+
+
+def test_a_sealed_follower_still_replicates(cluster: LocalCluster) -> None:
+    follower = cluster.followers()[0]
+    with follower.client(cluster.root_token) as client:
+        assert client.put("/v1/sys/seal").status_code == 204
+        assert client.get("/v1/secret/data/repl/sealed").status_code == 503
+    leader = cluster.wait_leader()
+    with leader.client(cluster.root_token) as client:
+        index = client.post("/v1/secret/data/repl/sealed", json={"data": {"v": 1}}) \
+            .headers["x-vault-index"]
+        raft_index = int(base64.b64decode(index).decode().rpartition(":")[2])
+    with follower.client() as client:
+        deadline = time.monotonic() + 10
+        while client.get("/v1/sys/health?sealedcode=200").json()["raft_applied_index"] \
+                < raft_index:
+            assert time.monotonic() < deadline, "a sealed follower stopped replicating"
+            time.sleep(0.1)
+    follower.unseal(cluster.keys)
+    with follower.client(cluster.root_token) as client:
+        assert client.get("/v1/secret/data/repl/sealed", headers={"X-Vault-Index": index}) \
+            .json()["data"]["data"] == {"v": 1}
