@@ -58,6 +58,9 @@ class ListenerConfig:
 class LimitsConfig:
     max_request_bytes: int = 1024 * 1024
     max_snapshot_bytes: int = 256 * 1024 * 1024  # snapshot restore uploads
+    max_pending_writes: int = 1024    # writes waiting for Raft; beyond: 429 + Retry-After
+    request_timeout_s: float = 30.0   # a request still running after this answers 503
+    body_timeout_s: float = 10.0      # a client slower than this to send its body gets 408
     write_timeout_s: float = 10.0
 
 
@@ -230,6 +233,12 @@ def _validate(config: NodeConfig) -> None:
         raise ConfigError("limits.max_request_bytes", "must be at least 1024")
     if not math.isfinite(config.limits.write_timeout_s) or config.limits.write_timeout_s <= 0:
         raise ConfigError("limits.write_timeout_s", "must be a positive number of seconds")
+    if config.limits.max_pending_writes < 1:
+        raise ConfigError("limits.max_pending_writes", "must be at least 1")
+    for key in ("request_timeout_s", "body_timeout_s"):
+        value = getattr(config.limits, key)
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"limits.{key}", "must be a positive number of seconds")
     if config.storage.map_size_mb < 16:
         raise ConfigError("storage.map_size_mb", "must be at least 16")
     if config.log_level not in LOG_LEVELS:

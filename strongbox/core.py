@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from strongbox.errors import (
     InternalError,
     NotInitialized,
     PermissionDenied,
+    RateLimited,
     Sealed,
     UnsealFailed,
 )
@@ -68,6 +70,8 @@ class Core:
         self.keyring: Keyring | None = None
         self.unseal_progress = unseal_mod.UnsealProgress()
         self._unsealed_cluster: bytes | None = None
+        self.pending_writes = 0
+        self.on_write_rejected: list[Callable[[], None]] = []
 
     # --- seal state ---------------------------------------------------------
 
@@ -178,13 +182,22 @@ class Core:
     # --- writes -------------------------------------------------------------
 
     async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
+        if self.pending_writes >= self.config.limits.max_pending_writes:
+            for hook in self.on_write_rejected:
+                hook()
+            raise RateLimited("too many writes are waiting for the cluster; retry after the "
+                              "Retry-After delay", retry_after=1)
         key = idempotency.get()
         if not request_id and key is not None:
             request_id, command.request_hash = key
         command.request_id = request_id or str(uuid.uuid4())
         command.time_ns = time.time_ns()
-        result = await self.log.propose(command.SerializeToString(),
-                                        self.config.limits.write_timeout_s)
+        self.pending_writes += 1
+        try:
+            result = await self.log.propose(command.SerializeToString(),
+                                            self.config.limits.write_timeout_s)
+        finally:
+            self.pending_writes -= 1
         write_index.set(max(write_index.get(), result.index))
         return result
 

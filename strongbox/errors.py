@@ -14,6 +14,7 @@ them from names and numbers only.
     ├── NotFound (404)
     ├── MethodNotAllowed (405)
     ├── PreconditionFailed (412)
+    ├── RequestTimeout (408)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── IdempotencyMismatch (422)
@@ -84,6 +85,12 @@ class PreconditionFailed(StrongBoxError):
     """A consistency requirement (X-Vault-Index) could not be met in time."""
 
     status = 412
+
+
+class RequestTimeout(StrongBoxError):
+    """The client did not send its request body in time."""
+
+    status = 408
 
 
 class PayloadTooLarge(StrongBoxError):

@@ -86,15 +86,19 @@ class Node:
     def uvicorn_config(self) -> uvicorn.Config:
         listener = self.config.listener
         tls = not listener.tls_disable
-        return uvicorn.Config(
+        config = uvicorn.Config(
             self.app, host=listener.host, port=listener.port,
             loop="uvloop", http=VaultHttpToolsProtocol, lifespan="off", access_log=False,
-            log_level="warning", server_header=False, date_header=True,
+            log_level="warning", server_header=False, date_header=True, proxy_headers=False,
             ssl_certfile=listener.tls_cert_file if tls else None,
             ssl_keyfile=listener.tls_key_file if tls else None,
             ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_keep_alive=65,
             ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
         )
+        config.load()
+        if config.ssl is not None:  # explicit, not left to the Python default
+            config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+        return config
 
     def join_handler(self, node_id: str, address: str) -> list[str]:
         """Cluster.Join on this node (gRPC thread): add `node_id` if we lead."""

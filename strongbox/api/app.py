@@ -9,6 +9,7 @@ exceptions are logged with the request id and answered with a generic 500.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
@@ -30,6 +31,7 @@ from strongbox.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     StrongBoxError,
 )
@@ -60,6 +62,8 @@ class StrongBoxApp:
         self.kv = KvEngine(core)
         self.max_body = core.config.limits.max_request_bytes
         self.max_snapshot = core.config.limits.max_snapshot_bytes
+        self.body_timeout = core.config.limits.body_timeout_s
+        self.request_timeout = core.config.limits.request_timeout_s
         self.extra_headers = [*SECURITY_HEADERS, *([HSTS] if tls else [])]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -72,7 +76,12 @@ class StrongBoxApp:
         write_index.set(0)
         idempotency.set(None)
         try:
-            response = await self._handle(scope, receive, request_id)
+            response = await asyncio.wait_for(self._handle(scope, receive, request_id),
+                                              self.request_timeout)
+        except TimeoutError:
+            response = error_response(ServiceUnavailable(
+                f"the request did not complete within {self.request_timeout:g}s; if it was a "
+                "write, its outcome is unknown: retry with the same Idempotency-Key"))
         except StrongBoxError as exc:
             response = error_response(exc)
         except Exception:
@@ -101,7 +110,11 @@ class StrongBoxApp:
                 raise PayloadTooLarge(f"request body is larger than {limit} bytes")
         chunks, size = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise RequestTimeout(f"the request body did not arrive within "
+                                     f"{self.body_timeout:g}s") from None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:

@@ -176,3 +176,24 @@ class ApplyResult(_message.Message):
     time_ns: int
     request_hash: bytes
     def __init__(self, code: _Optional[_Union[ApplyResult.Code, str]] = ..., message: _Optional[str] = ..., version: _Optional[int] = ..., index: _Optional[int] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ...) -> None: ...
+
+class AuditDeviceRecord(_message.Message):
+    __slots__ = ("path", "type", "description", "options", "created_time_ns")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    type: str
+    description: str
+    options: _containers.ScalarMap[str, str]
+    created_time_ns: int
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., created_time_ns: _Optional[int] = ...) -> None: ...

@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import apply_kv, apply_restore, keys
+from strongbox.state import apply_audit, apply_kv, apply_restore, keys
 from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
@@ -77,6 +77,8 @@ HANDLERS: dict[str, Handler] = {
     "restore_begin": apply_restore.apply_restore_begin,
     "restore_chunk": apply_restore.apply_restore_chunk,
     "restore_end": apply_restore.apply_restore_end,
+    "audit_enable": apply_audit.apply_audit_enable,
+    "audit_disable": apply_audit.apply_audit_disable,
 }
 
 

@@ -11,6 +11,7 @@ APPLIED_INDEX = b"applied_index"
 CLUSTER = b"cluster"
 KEK_TERM = b"kek_term"
 RESTORE = b"restore"  # id of a snapshot restore in progress
+AUDIT_GENERATION = b"audit_gen"  # bumped by every audit device change
 
 
 def u64(value: int) -> bytes:

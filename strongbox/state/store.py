@@ -52,7 +52,8 @@ from strongbox.errors import StoreFull
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 
-DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency")
+DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency",
+             "audit")
 M = TypeVar("M", bound=Message)
 
 DEFAULT_ENV_NAME = "store"
@@ -291,6 +292,18 @@ class Store:
     def applied_index(self) -> int:
         raw = self._get("meta", keys.APPLIED_INDEX)
         return keys.from_u64(raw) if raw else 0
+
+    def audit_generation(self) -> int:
+        raw = self._get("meta", keys.AUDIT_GENERATION)
+        return keys.from_u64(raw) if raw else 0
+
+    def audit_devices(self) -> list[rec.AuditDeviceRecord]:
+        out = []
+        active = self._active
+        with active.env.begin(db=active.db["audit"]) as txn:
+            for _, raw in txn.cursor():
+                out.append(rec.AuditDeviceRecord.FromString(bytes(raw)))
+        return out
 
     def restore_in_progress(self) -> bool:
         return self._get("meta", keys.RESTORE) is not None
