@@ -30,8 +30,11 @@ to back (the load generator of ``kv_single_node.py``):
 
 Per phase: requests completed in the window, non-2xx responses (errors), req/s, p50/p90/p99
 latency (per request, on an established connection, TLS handshakes excluded), the CPU used by
-the node the load is sent to (``target``), by the two other nodes together (``others``) and by
-this load generator, in % of one core, and ``ratio_to_health``.
+the node the load is sent to (``target``), by the two other nodes together (``others``), by
+this load generator and by every other process on the machine (``external``, /proc/stat busy
+minus the former: other people's work shows up here), in % of one core;
+``cluster_cpu_ms_per_req`` (CPU of the three nodes per request: steadier than req/s on a busy
+machine), and ``ratio_to_health``.
 
 After the load phases, leader failover is measured ``--failovers`` times (default 3): the
 leader is killed with SIGKILL, and every surviving node is polled (``GET /v1/sys/leader``
@@ -122,6 +125,9 @@ class ClusterPhaseResult(PhaseResult):
     target: str = ""           # "leader" or "follower"
     node_id: str = ""
     others_cpu_pct: float = 0.0  # the two other nodes together
+    machine_cpu_pct: float = 0.0  # every process on the machine, of cpu_count * 100
+    external_cpu_pct: float = 0.0  # machine - the three nodes - this load generator
+    cluster_cpu_ms_per_req: float = 0.0  # CPU of all three nodes per request
     node_cpu_pct: dict[str, float] = field(default_factory=dict)
 
 
@@ -208,6 +214,16 @@ def cpu_snapshot(cluster: LocalCluster) -> dict[str, float]:
     return {n.node_id: process_cpu_s(n.pid) for n in cluster.nodes if n.proc is not None}
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from /proc/stat; (0, 0) if unknown."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    total = sum(fields)
+    return total - fields[3] - fields[4], total  # minus idle and iowait
+
+
 # --- load phases ------------------------------------------------------------------------
 
 
@@ -258,6 +274,7 @@ async def run_phase(name: str, cluster: LocalCluster, node: ServerProcess, role:
                     duration_s: float, seed: int, lag: LagSamples | None = None,
                     ) -> ClusterPhaseResult:
     cpu0, nodes0, wall0 = time.process_time(), cpu_snapshot(cluster), time.perf_counter()
+    busy0, total0 = machine_ticks()
     load = drive(node.port, ctx, requests, connections, WARMUP_S, duration_s, seed)
     if lag is None:
         tally = await load
@@ -269,16 +286,23 @@ async def run_phase(name: str, cluster: LocalCluster, node: ServerProcess, role:
             order, ctx, start, start + int(duration_s * 1e9), SAMPLE_PERIOD_S, lag))
     wall = time.perf_counter() - wall0
     nodes1 = cpu_snapshot(cluster)
+    busy1, total1 = machine_ticks()
+    machine = 100 * (os.cpu_count() or 1) * (busy1 - busy0) / max(1, total1 - total0)
     node_cpu = {k: round(100 * (nodes1[k] - nodes0[k]) / wall, 1) for k in nodes0 if k in nodes1}
     base = summarize(name, connections, tally, duration_s, 0.0, time.process_time() - cpu0, wall)
     result = ClusterPhaseResult(**{**asdict(base), "server_cpu_pct": node_cpu[node.node_id]},
                                 target=role, node_id=node.node_id,
                                 others_cpu_pct=round(sum(v for k, v in node_cpu.items()
                                                          if k != node.node_id), 1),
+                                machine_cpu_pct=round(machine, 1),
+                                external_cpu_pct=round(max(0.0, machine - sum(node_cpu.values())
+                                                           - base.client_cpu_pct), 1),
+                                cluster_cpu_ms_per_req=round(
+                                    10 * sum(node_cpu.values()) / base.rps, 3) if base.rps else 0,
                                 node_cpu_pct=node_cpu)
     print(f"  {name:<12} {role:<8} c={connections:<3} {result.rps:>9.1f} req/s  "
           f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  errors {result.errors}  "
-          f"cpu {node_cpu}", flush=True)
+          f"cpu {node_cpu} machine {machine:.0f}%", flush=True)
     return result
 
 
@@ -434,15 +458,17 @@ def failover_summary(results: Sequence[Failover]) -> dict[str, Any]:
 
 def phase_table(phases: Sequence[PhaseResult]) -> str:
     rows = ["| phase | node | conns | requests | errors | req/s | p50 ms | p90 ms | p99 ms "
-            "| ratio to health | target CPU % | others CPU % | client CPU % |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| ratio to health | target CPU % | others CPU % | client CPU % | external CPU % "
+            "| cluster CPU ms/req |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in phases:
         assert isinstance(p, ClusterPhaseResult)
         ratio = "" if p.ratio_to_health is None else f"{p.ratio_to_health:.3f}"
         rows.append(f"| {p.name} | {p.target} | {p.connections} | {p.requests} | {p.errors} "
                     f"| {p.rps:.1f} | {p.p50_ms:.2f} | {p.p90_ms:.2f} | {p.p99_ms:.2f} "
                     f"| {ratio} | {p.server_cpu_pct:.0f} | {p.others_cpu_pct:.0f} "
-                    f"| {p.client_cpu_pct:.0f} |")
+                    f"| {p.client_cpu_pct:.0f} | {p.external_cpu_pct:.0f} "
+                    f"| {p.cluster_cpu_ms_per_req:.2f} |")
     return "\n".join(rows)
 
 
@@ -482,7 +508,10 @@ def markdown_report(report: dict[str, Any], phases: Sequence[PhaseResult],
         f"~{settings['value_bytes']} B; TLS, keep-alive. ratio = phase req/s / mean follower "
         f"health req/s ({settings['health_baseline_rps']}); health runs first and last, drift "
         f"last/first = {settings['health_drift']}. target = the node the load is sent to; "
-        f"others = the two other nodes together.", "",
+        f"others = the two other nodes together; external = every other process on the "
+        f"machine (/proc/stat busy - nodes - load generator; the machine has "
+        f"{machine['cpu_count'] * 100}%), mean {settings['external_cpu_pct_mean']}% over the "
+        f"phases; cluster CPU ms/req = the three nodes' CPU per request.", "",
         phase_table(phases), "",
         f"Replication lag during `kv_write_lag` (leader {replication['leader']}, sampled every "
         f"{replication['period_ms']:g} ms; ms = entries / {replication['write_rps']} writes/s; "
@@ -557,6 +586,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {"nodes": CLUSTER_SIZE, "duration_s": args.duration, "warmup_s": WARMUP_S,
                 "secrets": N_SECRETS, "value_bytes": VALUE_BYTES, "seed": args.seed,
                 "snapshot_threshold": args.snapshot_threshold, "failovers": args.failovers,
+                "external_cpu_pct_mean": round(statistics.fmean(
+                    p.external_cpu_pct for p in phases if isinstance(p, ClusterPhaseResult)), 1),
                 **add_ratios(phases)}
     report = {"benchmark": "kv_cluster", "machine": machine, "settings": settings,
               "phases": [asdict(p) for p in phases], "replication": outcome["replication"],

@@ -93,6 +93,15 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservabilityConfig:
+    tracing_exporter: str = "none"        # none | console | otlp | memory (tests)
+    otlp_endpoint: str = ""               # e.g. http://otel-collector:4318
+    metrics_listener: str = ""            # optional plain-HTTP /metrics, host:port
+    metrics_unauthenticated: bool = False  # allow /v1/sys/metrics without a token
+    access_log: bool = True               # one JSON line per request
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     data_dir: str
     node_id: str = "node-1"
@@ -102,6 +111,7 @@ class NodeConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
 
     @property
     def api_addr(self) -> str:
@@ -112,6 +122,7 @@ class NodeConfig:
 SECTIONS: dict[str, type[Any]] = {
     "listener": ListenerConfig, "limits": LimitsConfig, "storage": StorageConfig,
     "cluster": ClusterConfig,
+    "observability": ObservabilityConfig,
 }
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -246,6 +257,14 @@ def _validate(config: NodeConfig) -> None:
     if not config.node_id or not config.node_id.replace("-", "").replace("_", "").isalnum():
         raise ConfigError("node_id", "must be letters, digits, '-' or '_'")
     _validate_cluster(config)
+    obs = config.observability
+    if obs.tracing_exporter not in ("none", "console", "otlp", "memory"):
+        raise ConfigError("observability.tracing_exporter",
+                          "must be one of none, console, otlp, memory")
+    if obs.tracing_exporter == "otlp" and not obs.otlp_endpoint:
+        raise ConfigError("observability.otlp_endpoint", "required when tracing_exporter = otlp")
+    if obs.metrics_listener and not obs.metrics_listener.rsplit(":", 1)[-1].isdigit():
+        raise ConfigError("observability.metrics_listener", "expected host:port")
 
 
 def _validate_cluster(config: NodeConfig) -> None:

@@ -18,7 +18,10 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 
+from strongbox.audit import AuditBroker
+from strongbox.audit_sync import AuditSync
 from strongbox.barrier.aead import DecryptError
 from strongbox.barrier.keyring import (
     AUDIT_HMAC,
@@ -70,8 +73,16 @@ class Core:
         self.keyring: Keyring | None = None
         self.unseal_progress = unseal_mod.UnsealProgress()
         self._unsealed_cluster: bytes | None = None
+        self.audit = AuditBroker(on_failure=self._audit_failed)
+        self.on_audit_failure: list[Callable[[str], None]] = []
+        self.audit_sync = AuditSync(store, self.audit, Path(config.data_dir))
         self.pending_writes = 0
         self.on_write_rejected: list[Callable[[], None]] = []
+        self.on_token_error: list[Callable[[str], None]] = []
+
+    def _audit_failed(self, device: str) -> None:
+        for hook in self.on_audit_failure:
+            hook(device)
 
     # --- seal state ---------------------------------------------------------
 
@@ -150,11 +161,13 @@ class Core:
             unseal_key[:] = b"\0" * len(unseal_key)
         self.keyring = Keyring(root_key, self.store.key_record, self.store.latest_kek_term)
         self._unsealed_cluster = self.store.cluster_raw()
+        self.audit.set_hmac(self.keyring.audit_hash)
 
     def reset_unseal(self) -> None:
         self.unseal_progress.reset()
 
     def seal(self) -> None:
+        self.audit.set_hmac(None)
         keyring, self.keyring = self.keyring, None
         if keyring is not None:
             keyring.wipe()
@@ -165,14 +178,21 @@ class Core:
     def authenticate(self, token: str | None) -> rec.TokenRecord:
         keyring = self.require_keyring()
         if not token:
+            self._token_error("missing")
             raise PermissionDenied("permission denied: no token was sent "
                                    "(use the X-Vault-Token header)")
         record = self.store.token(keyring.token_hash(token))
         if record is None:
+            self._token_error("unknown")
             raise PermissionDenied()
         if record.ttl_ns and record.creation_time_ns + record.ttl_ns <= time.time_ns():
+            self._token_error("expired")
             raise PermissionDenied()
         return record
+
+    def _token_error(self, reason: str) -> None:
+        for hook in self.on_token_error:
+            hook(reason)
 
     def authorize(self, token: rec.TokenRecord, capability: str, path: str) -> None:
         """Policy hook. Until ACL policies exist, only the root policy grants anything."""

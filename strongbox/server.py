@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import prometheus_client
 import uvicorn
 import uvloop
 
 from strongbox.api.app import StrongBoxApp
 from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
+from strongbox.barrier.keyring import kek_name
 from strongbox.config import NodeConfig
 from strongbox.core import Core
+from strongbox.obs import MetricsSnapshot
+from strongbox.observability import NodeObservability
+from strongbox.pb import records_pb2 as rec
 from strongbox.raft.cluster_server import ClusterServer, NotLeaderError
 from strongbox.raft.cluster_tls import ClusterTls
 from strongbox.raft.node import RaftLog, RaftSettings
@@ -40,6 +48,9 @@ class Node:
     raft: RaftLog = field(init=False)
     core: Core = field(init=False)
     app: StrongBoxApp = field(init=False)
+    obs: NodeObservability | None = field(init=False, default=None)
+    _mounts: tuple[str, ...] = field(init=False, default=())
+    _mounts_at: int = field(init=False, default=-1)
 
     cluster_server: ClusterServer | None = field(init=False, default=None)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
@@ -48,10 +59,12 @@ class Node:
         config, cluster = self.config, self.config.cluster
         data_dir = Path(config.data_dir)
         serializer, deserializer = make_hooks(self.store, journal=lambda: self.raft.journal)
+        hooks: dict[str, Any] = {"on_fsync": self._observe_fsync,
+                                 "on_leader_change": self._leader_changed}
         if not cluster.enabled:
             return RaftSettings(node_id=config.node_id, data_dir=data_dir,
                                 snapshot_threshold=cluster.snapshot_threshold,
-                                serializer=serializer, deserializer=deserializer)
+                                serializer=serializer, deserializer=deserializer, **hooks)
         return RaftSettings(
             node_id=config.node_id, data_dir=data_dir,
             address=cluster.advertise_address or cluster.address, peers=cluster.peer_map(),
@@ -59,7 +72,15 @@ class Node:
                                 cluster.tls_key_file),
             snapshot_threshold=cluster.snapshot_threshold,
             serializer=serializer, deserializer=deserializer,
-            fault_file=data_dir / "faults.json" if cluster.fault_injection else None)
+            fault_file=data_dir / "faults.json" if cluster.fault_injection else None, **hooks)
+
+    def _observe_fsync(self, seconds: float) -> None:
+        if self.obs is not None:
+            self.obs.metrics.observe_fsync(seconds)
+
+    def _leader_changed(self, leader: str | None) -> None:
+        if self.obs is not None:
+            self.obs.metrics.leader_changed()
 
     def start(self) -> None:
         self.store = Store(self.config.data_dir, self.config.storage.map_size_mb)
@@ -67,14 +88,51 @@ class Node:
         if settings.tls is not None:
             self.cluster_server = ClusterServer(self.config.cluster.address, settings.tls,
                                                 api_addr=self.config.api_addr)
-        self.raft = RaftLog(settings, lambda index, data: apply(self.store, index, data))
+        self.raft = RaftLog(settings, self._apply)
         if self.cluster_server is not None:
             self.cluster_server.transport = self.raft.transport
             self.cluster_server.start()
         elif not self.raft.wait_leader(timeout=10.0):
             log.warning("raft has not elected a leader yet; writes will wait for one")
         self.core = Core(self.config, self.store, self.raft)
-        self.app = StrongBoxApp(self.core, tls=not self.config.listener.tls_disable)
+        self.obs = NodeObservability.build(self.config, self._metrics_snapshot,
+                                           self._mount_paths)
+        metrics = self.obs.metrics
+        self.core.on_write_rejected.append(metrics.write_queue_rejected)
+        self.core.on_audit_failure.append(metrics.audit_failure)
+        self.core.on_token_error.append(metrics.token_validation_error)
+        self.app = StrongBoxApp(self.core, tls=not self.config.listener.tls_disable,
+                                obs=self.obs)
+        listener = self.config.observability.metrics_listener
+        if listener:
+            host, _, port = listener.rpartition(":")
+            prometheus_client.start_http_server(int(port), host or "0.0.0.0",  # noqa: S104
+                                                registry=metrics.registry)
+
+    def _apply(self, index: int, data: bytes) -> rec.ApplyResult:
+        started = time.perf_counter()
+        result = apply(self.store, index, data)
+        if self.obs is not None:
+            self.obs.metrics.observe_apply(time.perf_counter() - started)
+        return result
+
+    def _mount_paths(self) -> tuple[str, ...]:
+        index = self.store.applied_index()  # mounts change only when the log moves
+        if index != self._mounts_at:
+            self._mounts = tuple(m.path for m in self.store.mounts(""))
+            self._mounts_at = index
+        return self._mounts
+
+    def _metrics_snapshot(self) -> MetricsSnapshot:
+        status = self.raft.status()
+        term = self.store.latest_kek_term()
+        record = self.store.key_record(kek_name(term)) if term else None
+        return MetricsSnapshot(
+            raft_term=status.term, commit_index=status.commit_index,
+            applied_index=status.applied_index, is_leader=status.is_leader,
+            sealed=self.core.sealed, initialized=self.store.cluster() is not None,
+            kek_install_time_s=record.install_time_ns / 1e9 if record else 0.0,
+            active_secrets=self.store.count("kv_meta"))
 
     def stop(self) -> None:
         self.core.seal()
@@ -122,6 +180,7 @@ class Node:
     async def _serve(self) -> None:
         config = self.uvicorn_config()
         server = uvicorn.Server(config)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen_audit)
         if self.cluster_server is not None:
             self.cluster_server.forward_handler = make_forward_handler(
                 self.app, asyncio.get_running_loop())
@@ -130,6 +189,11 @@ class Node:
                 threading.Thread(target=self._retry_join, name="retry-join",
                                  daemon=True).start()
         await server.serve()
+
+    def _reopen_audit(self) -> None:
+        failed = self.core.audit.reopen_all()
+        log.info("SIGHUP: reopened audit files%s",
+                 f"; failed: {', '.join(failed)}" if failed else "")
 
     def serve(self) -> None:
         try:

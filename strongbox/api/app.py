@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import re
+import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from strongbox.api import auth_token, forwarding, sys_raft, sys_seal
+from opentelemetry import trace
+
+from strongbox.api import auth_token, forwarding, sys_audit, sys_raft, sys_seal
 from strongbox.api import kv as kv_api
+from strongbox.api.audit_entries import audited
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
 from strongbox.api.request import LIST, Request
-from strongbox.api.routing import CAPABILITY, Context
+from strongbox.api.routing import CAPABILITY, Context, Route
 from strongbox.core import Core, idempotency, write_index
 from strongbox.engines.kv.engine import KvEngine
 from strongbox.errors import (
@@ -35,12 +40,21 @@ from strongbox.errors import (
     ServiceUnavailable,
     StrongBoxError,
 )
+from strongbox.observability import NodeObservability
 
 log = logging.getLogger("strongbox.api")
 PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
-ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **auth_token.ROUTES}
+ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **auth_token.ROUTES}
+PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES}
+
+
+def find_route(path: str) -> Route | None:
+    route = ROUTES.get(path)
+    if route is None:
+        route = next((r for prefix, r in PREFIX_ROUTES.items() if path.startswith(prefix)), None)
+    return route
 
 
 def validate_path(path: str) -> str:
@@ -57,8 +71,10 @@ def validate_path(path: str) -> str:
 
 
 class StrongBoxApp:
-    def __init__(self, core: Core, tls: bool) -> None:
+    def __init__(self, core: Core, tls: bool, obs: NodeObservability | None = None) -> None:
         self.core = core
+        self.obs = obs
+        self.tracer = obs.tracing.tracer if obs is not None else trace.NoOpTracer()
         self.kv = KvEngine(core)
         self.max_body = core.config.limits.max_request_bytes
         self.max_snapshot = core.config.limits.max_snapshot_bytes
@@ -73,10 +89,30 @@ class StrongBoxApp:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
-        write_index.set(0)
-        idempotency.set(None)
+        started = time.perf_counter()
+        route = self.obs.route(scope["path"]) if self.obs is not None else "/v1"
+        with self.tracer.start_as_current_span(
+                f"{scope['method']} {route}", kind=trace.SpanKind.SERVER,
+                attributes={"http.request.method": scope["method"],
+                            "strongbox.request_id": request_id}) as span:
+            response = await self._respond(scope, receive, request_id)
+            span.set_attribute("http.response.status_code", response.status)
+        if self.obs is not None:
+            role = "sealed" if self.core.sealed else (
+                "leader" if self.core.log.is_leader() else "follower")
+            self.obs.observe(request_id=request_id, method=scope["method"], route=route,
+                             status=response.status, role=role, started=started)
+        headers = [*response.headers, *self.extra_headers,
+                   (b"x-request-id", request_id.encode())]
+        body = b"" if scope["method"] == "HEAD" else response.body
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _respond(self, scope: Scope, receive: Any, request_id: str) -> Response:
         try:
-            response = await asyncio.wait_for(self._handle(scope, receive, request_id),
+            response = await asyncio.wait_for(self._handle_indexed(scope, receive, request_id),
                                               self.request_timeout)
         except TimeoutError:
             response = error_response(ServiceUnavailable(
@@ -87,16 +123,17 @@ class StrongBoxApp:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             response = error_response(InternalError("internal error"))
-        headers = [*response.headers, *self.extra_headers,
-                   (b"x-request-id", request_id.encode())]
+        return response
+
+    async def _handle_indexed(self, scope: Scope, receive: Any, request_id: str) -> Response:
+        # wait_for runs this in its own task (own context): read the write index here.
+        write_index.set(0)
+        idempotency.set(None)
+        response = await self._handle(scope, receive, request_id)
         index = write_index.get()
         if index and response.status < 300:
-            headers.append((b"x-vault-index", self._index_token(index)))
-        body = b"" if scope["method"] == "HEAD" else response.body
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            response.headers.append((b"x-vault-index", self._index_token(index)))
+        return response
 
     def _index_token(self, index: int) -> bytes:
         """X-Vault-Index: opaque to clients; base64 of "<cluster id>:<raft index>"."""
@@ -145,14 +182,15 @@ class StrongBoxApp:
         if namespace and namespace != "root":
             raise NotFound(f"namespace {namespace!r} does not exist")
         ctx = Context(request=request, core=self.core)
-        route = ROUTES.get(request.path)
+        self.core.audit_sync.refresh()
+        route = find_route(request.path)
         if route is not None:
             handler = route.handler_for(method, request.path)
             if route.unsealed:
                 self.core.require_keyring()
             if route.auth:
                 self._check_token(ctx, method)
-            return await handler(ctx)
+            return await audited(ctx, handler)
         if request.path.startswith("sys/"):
             raise NotFound(f"no handler for route \"{request.path}\"")
         return await self._engine(ctx, method)
@@ -167,7 +205,7 @@ class StrongBoxApp:
             digest = hashlib.sha256(f"{request.method} {request.path}?{request.query_string}"
                                     .encode() + b"\0" + request.body).digest()
             idempotency.set(("idem:" + key, digest))
-        leader = self.core.log.status().is_leader
+        leader = self.core.log.is_leader()
         if headers.get("x-vault-forward", "").lower() == "active-node" and not leader:
             return await forwarding.forward(self.core, request, raw_path)
         index = forwarding.required_index(self.core, request)
@@ -194,16 +232,17 @@ class StrongBoxApp:
             elif self.core.config.cluster.enabled:
                 forwarding.check_staleness(self.core, self.core.config.cluster.max_staleness_s)
         path = ctx.request.path
-        for mount in sorted(self.core.store.mounts(ctx.request.namespace),
-                            key=lambda m: len(m.path), reverse=True):
-            if (path + "/").startswith(mount.path):
-                methods, handler, sub = kv_api.resolve(mount.path, path[len(mount.path):])
-                if method not in methods:
-                    raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
-                                           f"supported: {', '.join(methods)}", methods)
-                response: Response = await handler(ctx, self.kv, mount.path, sub)
-                return response
-        raise NotFound(f"no handler for route \"{path}\": nothing is mounted there")
+        mount = next((m for m in sorted(self.core.store.mounts(ctx.request.namespace),
+                                        key=lambda m: len(m.path), reverse=True)
+                      if (path + "/").startswith(m.path)), None)
+        if mount is None:
+            raise NotFound(f"no handler for route \"{path}\": nothing is mounted there")
+        methods, handler, sub = kv_api.resolve(mount.path, path[len(mount.path):])
+        if method not in methods:
+            raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
+                                   f"supported: {', '.join(methods)}", methods)
+        return await audited(ctx, functools.partial(handler, engine=self.kv,
+                                                    mount=mount.path, path=sub), mount.type)
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

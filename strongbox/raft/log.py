@@ -53,6 +53,10 @@ class CommandLog(Protocol):
 
     def status(self) -> RaftStatus: ...
 
+    def is_leader(self) -> bool:
+        """Cheap: no status dictionary is built."""
+        ...
+
     def leader_stub(self) -> Any | None:
         """A Cluster gRPC stub for the current leader (None: no leader, or it is us)."""
         ...
@@ -88,6 +92,9 @@ class DirectLog:
 
     def leader_stub(self) -> Any | None:
         return None
+
+    def is_leader(self) -> bool:
+        return True
 
     async def remove_peer(self, node_id: str, timeout: float) -> None:
         raise NotImplementedError("a DirectLog has no peers")

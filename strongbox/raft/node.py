@@ -85,6 +85,8 @@ class RaftSettings:
     serializer: Callable[[str, Any], None] | None = None
     deserializer: Callable[[str], Any] | None = None
     fault_file: Path | None = None
+    on_fsync: Callable[[float], None] | None = None         # seconds per journal fsync
+    on_leader_change: Callable[[str | None], None] | None = None
 
 
 # Timing (docs/cluster.md explains the choice): heartbeats every 100 ms; an
@@ -102,7 +104,8 @@ class RaftLog:
         self.settings = settings
         self.node_id = settings.node_id
         raft_dir = Path(settings.data_dir) / "raft"
-        self.journal = DurableJournal(raft_dir)
+        self.journal = DurableJournal(raft_dir, on_fsync=settings.on_fsync)
+        self._leader: str | None = None
         clustered = settings.address is not None
         conf = SyncObjConf(
             journalFile=self.journal,
@@ -137,6 +140,14 @@ class RaftLog:
 
     def _on_tick(self) -> None:
         self._sync_journal()
+        leader = self._sync._getLeader()
+        leader_id = None if leader is None else str(leader.id)
+        if leader_id != self._leader:
+            self._leader = leader_id
+            log.info("raft leader is now %s (term %d)", leader_id or "unknown",
+                     self._sync.raftCurrentTerm)
+            if self.settings.on_leader_change is not None:
+                self.settings.on_leader_change(leader_id)
         if self.transport is not None:
             self.transport.refresh()
 
@@ -240,6 +251,9 @@ class RaftLog:
             raise TimeoutError("membership change not committed")
         if errors[0] != FAIL_REASON.SUCCESS:
             raise NoLeader(f"membership change failed (pysyncobj reason {errors[0]})")
+
+    def is_leader(self) -> bool:
+        return bool(self._sync._isLeader())
 
     def leader_stub(self) -> Any | None:
         leader = self._sync._getLeader()

@@ -293,6 +293,13 @@ class Store:
         raw = self._get("meta", keys.APPLIED_INDEX)
         return keys.from_u64(raw) if raw else 0
 
+    def count(self, db: str) -> int:
+        """Number of records in database `db` (O(1): LMDB keeps the count)."""
+        active = self._active
+        with active.env.begin() as txn:
+            entries: int = txn.stat(active.db[db])["entries"]
+            return entries
+
     def audit_generation(self) -> int:
         raw = self._get("meta", keys.AUDIT_GENERATION)
         return keys.from_u64(raw) if raw else 0

@@ -1,0 +1,73 @@
+"""Vault-shaped audit entries for a request and its response, and the audited call.
+
+`audited(ctx, handler)` records the request before the handler runs and the
+response before it is returned; if no enabled audit device can record either,
+the request fails with 500 and nothing else is returned (Vault's rule: fail
+closed). Redaction (HMAC of tokens and every data value) happens in the broker.
+Health and status probes are not audited (they carry no identity and no data).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from strongbox.api.envelope import Response, error_response
+from strongbox.api.routing import Context, Handler
+from strongbox.errors import StrongBoxError
+
+UNAUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader", "sys/metrics"})
+OPERATIONS = {"GET": "read", "HEAD": "read", "LIST": "list", "POST": "update",
+              "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def _auth(ctx: Context) -> dict[str, Any]:
+    token = ctx.token
+    if token is None:
+        return {}
+    return {"client_token": ctx.request.token or "", "accessor": token.accessor,
+            "display_name": token.display_name, "policies": list(token.policies),
+            "token_policies": list(token.policies), "metadata": None, "entity_id": "",
+            "token_type": "service"}
+
+
+def _request(ctx: Context, mount_type: str) -> dict[str, Any]:
+    request = ctx.request
+    try:
+        data: Any = request.raw_json() if request.body else None
+    except StrongBoxError:
+        data = None
+    return {"id": request.request_id, "operation": OPERATIONS.get(request.method, "update"),
+            "mount_type": mount_type, "client_token": request.token or "",
+            "client_token_accessor": ctx.token.accessor if ctx.token else "",
+            "namespace": {"id": "root", "path": request.namespace}, "path": request.path,
+            "data": data, "remote_address": request.remote_addr}
+
+
+def _response_data(response: Response) -> Any:
+    if not response.body:
+        return None
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return None  # binary (snapshots): not recorded
+    return body.get("data", body) if isinstance(body, dict) else None
+
+
+async def audited(ctx: Context, handler: Handler, mount_type: str = "") -> Response:
+    broker = ctx.core.audit
+    if ctx.request.path in UNAUDITED or not broker.names():
+        return await handler(ctx)
+    broker.log_request({"type": "request", "auth": _auth(ctx),
+                        "request": _request(ctx, mount_type), "error": ""})
+    error = ""
+    try:
+        response = await handler(ctx)
+    except StrongBoxError as exc:
+        response, error = error_response(exc), exc.message
+    broker.log_response({"type": "response", "auth": _auth(ctx),
+                         "request": _request(ctx, mount_type),
+                         "response": {"mount_type": mount_type, "status": response.status,
+                                      "data": _response_data(response)},
+                         "error": error})
+    return response
