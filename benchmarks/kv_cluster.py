@@ -68,6 +68,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import ssl
 import statistics
 import sys
@@ -113,6 +114,7 @@ PROBE_PERIOD_S = 0.02
 FAILOVER_TIMEOUT_S = 30.0
 CONVERGE_TIMEOUT_S = 60.0
 HEALTH_PATH = "/v1/sys/health?standbyok=true"  # 200 on a follower too (else 473)
+LEADER_LOG = re.compile(rb"raft leader is now (\S+) \(term (\d+)\)")
 
 
 # --- results ----------------------------------------------------------------------------
@@ -139,6 +141,7 @@ class Failover:
     elected_s: float
     write_ok_s: float
     rejoin_s: float
+    terms: int | None  # Raft terms the election took (1: the first candidate won), from logs
 
 
 # --- small raw HTTP helpers (body needed, unlike the load generator) ---------------------
@@ -334,8 +337,16 @@ def lag_summary(samples: LagSamples, leader_id: str, write_rps: float) -> dict[s
     if len(samples.times_ns) >= 2:
         span = (samples.times_ns[-1] - samples.times_ns[0]) / 1e9
         rate = (samples.indexes[-1][leader_id] - samples.indexes[0][leader_id]) / span
+    rtt = {k: statistics.median(v) for k, v in samples.rtt_ms.items() if v}
+    follower_rtt = [rtt[f] for f in followers if f in rtt]
+    skew_ms = (rtt.get(leader_id, 0.0) - statistics.fmean(follower_rtt)) / 2 \
+        if follower_rtt else 0.0
     return {
         "leader": leader_id, "period_ms": SAMPLE_PERIOD_S * 1000, "write_rps": write_rps,
+        # the leader answers later (its loop is busy with the writes): its index is read
+        # about half the extra round trip later, which adds this much to every lag sample
+        "leader_read_later_ms": round(skew_ms, 2),
+        "bias_entries": round(skew_ms * write_rps / 1000, 1),
         "leader_applied_entries_per_s": round(rate, 1),
         "sample_rtt_p50_ms": {k: percentile_ms(sorted(int(x * 1e6) for x in v), 50)
                               for k, v in samples.rtt_ms.items()},
@@ -346,6 +357,17 @@ def lag_summary(samples: LagSamples, leader_id: str, write_rps: float) -> dict[s
 # --- failover ---------------------------------------------------------------------------
 
 
+def logged_term(node: ServerProcess) -> int | None:
+    """The term of the last "raft leader is now X (term N)" line in the node's log."""
+    try:
+        data = node.log_path.read_bytes()
+    except OSError:
+        return None
+    at = data.rfind(b"raft leader is now ")
+    match = LEADER_LOG.match(data, at) if at >= 0 else None
+    return int(match.group(2)) if match else None
+
+
 async def failover_once(cluster: LocalCluster, ctx: ssl.SSLContext, token: str,
                         round_no: int) -> Failover:
     leader = cluster.wait_leader()
@@ -354,6 +376,7 @@ async def failover_once(cluster: LocalCluster, ctx: ssl.SSLContext, token: str,
                                             headers={"X-Vault-Token": token})
                for n in survivors}
     body = {"data": {"value": f"failover-{round_no}"}}
+    term_before = logged_term(leader)
     elected: dict[str, float] = {}
     try:
         for client in clients.values():  # open the keep-alive connections before the kill
@@ -391,15 +414,17 @@ async def failover_once(cluster: LocalCluster, ctx: ssl.SSLContext, token: str,
         for client in clients.values():
             await client.aclose()
     restarted = time.perf_counter()
+    term_after = logged_term(cluster.node(new_leader))
+    terms = term_after - term_before if term_after and term_before else None
     leader.start()
     cluster.unseal(leader)
     await wait_converged(cluster, ctx)
     result = Failover(round_no, leader.node_id, new_leader,
                       round(min(elected.values()), 3), round(write_ok, 3),
-                      round(time.perf_counter() - restarted, 3))
+                      round(time.perf_counter() - restarted, 3), terms)
     print(f"  failover {round_no}: killed {result.killed}, {result.new_leader} elected after "
           f"{result.elected_s:.3f} s, write accepted after {result.write_ok_s:.3f} s "
-          f"(restart + catch-up {result.rejoin_s:.1f} s)", flush=True)
+          f"(restart + catch-up {result.rejoin_s:.1f} s; election terms {terms})", flush=True)
     return result
 
 
@@ -483,12 +508,13 @@ def lag_table(replication: dict[str, Any]) -> str:
 
 def failover_table(results: Sequence[Failover], summary: dict[str, Any]) -> str:
     rows = ["| round | killed leader | new leader | elected s | write accepted s "
-            "| restart + catch-up s |", "|---:|---|---|---:|---:|---:|"]
+            "| election terms | restart + catch-up s |", "|---:|---|---|---:|---:|---:|---:|"]
     rows += [f"| {r.round} | {r.killed} | {r.new_leader} | {r.elected_s:.3f} "
-             f"| {r.write_ok_s:.3f} | {r.rejoin_s:.1f} |" for r in results]
+             f"| {r.write_ok_s:.3f} | {'' if r.terms is None else r.terms} "
+             f"| {r.rejoin_s:.1f} |" for r in results]
     if summary:
         rows.append(f"| median | | | {summary['elected_median_s']:.3f} "
-                    f"| {summary['write_ok_median_s']:.3f} | |")
+                    f"| {summary['write_ok_median_s']:.3f} | | |")
     return "\n".join(rows)
 
 
@@ -516,10 +542,12 @@ def markdown_report(report: dict[str, Any], phases: Sequence[PhaseResult],
         f"Replication lag during `kv_write_lag` (leader {replication['leader']}, sampled every "
         f"{replication['period_ms']:g} ms; ms = entries / {replication['write_rps']} writes/s; "
         f"leader applied {replication['leader_applied_entries_per_s']} entries/s; sample "
-        f"round trip p50 {replication['sample_rtt_p50_ms']} ms):", "",
+        f"round trip p50 {replication['sample_rtt_p50_ms']} ms: the busy leader's index is read "
+        f"~{replication['leader_read_later_ms']} ms later than the followers', which adds "
+        f"~{replication['bias_entries']} entries to the lags on average):", "",
         lag_table(replication), "",
         "Leader failover (kill -9 of the leader until a survivor says `is_self` / accepts "
-        "a write):", "",
+        "a write; election terms from the nodes' logs, 2+ = the first election failed):", "",
         failover_table(failovers, report["failover_summary"]), ""])
 
 

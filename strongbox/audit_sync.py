@@ -23,8 +23,12 @@ def open_device(record: rec.AuditDeviceRecord, data_dir: Path) -> FileAuditDevic
     """Open the device a record describes; raises AuditError or ValueError."""
     options = dict(record.options)
     path = options.get("file_path", "")
-    if path not in ("-", "stdout") and not Path(path).is_absolute():
-        path = str(data_dir / path)
+    if path not in ("-", "stdout"):
+        if not Path(path).is_absolute():
+            path = str(data_dir / path)
+        parent = Path(path).parent
+        if not parent.exists():  # as Vault: create the directory, private to the node
+            parent.mkdir(mode=0o700, parents=True)
     return FileAuditDevice(
         record.path, "-" if path == "stdout" else path, mode=int(options.get("mode", "0600"), 8),
         log_raw=options.get("log_raw", "false") == "true",

@@ -41,6 +41,7 @@ from strongbox.errors import (
     Sealed,
     UnsealFailed,
 )
+from strongbox.obs import inject_metadata
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.raft.log import CommandLog
@@ -79,6 +80,7 @@ class Core:
         self.pending_writes = 0
         self.on_write_rejected: list[Callable[[], None]] = []
         self.on_token_error: list[Callable[[str], None]] = []
+        self.metrics_render: Callable[[], tuple[bytes, str]] | None = None
 
     def _audit_failed(self, device: str) -> None:
         for hook in self.on_audit_failure:
@@ -212,6 +214,9 @@ class Core:
             request_id, command.request_hash = key
         command.request_id = request_id or str(uuid.uuid4())
         command.time_ns = time.time_ns()
+        for name, value in inject_metadata():
+            if name == "traceparent":
+                command.traceparent = value
         self.pending_writes += 1
         try:
             result = await self.log.propose(command.SerializeToString(),

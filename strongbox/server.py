@@ -21,6 +21,8 @@ from typing import Any
 import prometheus_client
 import uvicorn
 import uvloop
+from google.protobuf.message import DecodeError
+from opentelemetry.context import Context
 
 from strongbox.api.app import StrongBoxApp
 from strongbox.api.forwarding import make_forward_handler
@@ -28,8 +30,9 @@ from strongbox.api.http_protocol import VaultHttpToolsProtocol
 from strongbox.barrier.keyring import kek_name
 from strongbox.config import NodeConfig
 from strongbox.core import Core
-from strongbox.obs import MetricsSnapshot
+from strongbox.obs import MetricsSnapshot, extract_metadata
 from strongbox.observability import NodeObservability
+from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.raft.cluster_server import ClusterServer, NotLeaderError
 from strongbox.raft.cluster_tls import ClusterTls
@@ -101,6 +104,7 @@ class Node:
         self.core.on_write_rejected.append(metrics.write_queue_rejected)
         self.core.on_audit_failure.append(metrics.audit_failure)
         self.core.on_token_error.append(metrics.token_validation_error)
+        self.core.metrics_render = metrics.render
         self.app = StrongBoxApp(self.core, tls=not self.config.listener.tls_disable,
                                 obs=self.obs)
         listener = self.config.observability.metrics_listener
@@ -111,7 +115,13 @@ class Node:
 
     def _apply(self, index: int, data: bytes) -> rec.ApplyResult:
         started = time.perf_counter()
-        result = apply(self.store, index, data)
+        if self.obs is None or self.obs.tracing.provider is None:
+            result = apply(self.store, index, data)
+        else:  # the apply span joins the trace of the request that proposed the command
+            with self.obs.tracing.tracer.start_as_current_span(
+                    "raft.apply", context=_command_context(data),
+                    attributes={"raft.index": index}):
+                result = apply(self.store, index, data)
         if self.obs is not None:
             self.obs.metrics.observe_apply(time.perf_counter() - started)
         return result
@@ -135,6 +145,8 @@ class Node:
             active_secrets=self.store.count("kv_meta"))
 
     def stop(self) -> None:
+        if self.obs is not None:
+            self.obs.tracing.shutdown()  # flushes batched spans
         self.core.seal()
         if self.cluster_server is not None:
             self.cluster_server.stop()
@@ -151,6 +163,7 @@ class Node:
             ssl_certfile=listener.tls_cert_file if tls else None,
             ssl_keyfile=listener.tls_key_file if tls else None,
             ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_keep_alive=65,
+            timeout_graceful_shutdown=3,
             ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
         )
         config.load()
@@ -183,7 +196,7 @@ class Node:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen_audit)
         if self.cluster_server is not None:
             self.cluster_server.forward_handler = make_forward_handler(
-                self.app, asyncio.get_running_loop())
+                self.app, asyncio.get_running_loop(), self.app.tracer)
             self.cluster_server.join_handler = self.join_handler
             if self.config.cluster.peers:
                 threading.Thread(target=self._retry_join, name="retry-join",
@@ -196,8 +209,23 @@ class Node:
                  f"; failed: {', '.join(failed)}" if failed else "")
 
     def serve(self) -> None:
+        # uvicorn re-raises the shutdown signal once it has stopped serving; with the
+        # default handler that would kill the process before `stop()` closes Raft,
+        # the store and the exporters. Make the re-raised signal a no-op instead.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
         try:
             uvloop.run(self._serve())
         finally:
             self._stopping.set()
             self.stop()
+
+
+def _command_context(data: bytes) -> Context:
+    command = cmd_pb.Command()
+    try:
+        command.ParseFromString(data)
+    except DecodeError:
+        return Context()
+    return extract_metadata([("traceparent", command.traceparent)] if command.traceparent
+                            else [])

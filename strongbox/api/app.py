@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from opentelemetry import trace
 
-from strongbox.api import auth_token, forwarding, sys_audit, sys_raft, sys_seal
+from strongbox.api import auth_token, forwarding, sys_audit, sys_metrics, sys_raft, sys_seal
 from strongbox.api import kv as kv_api
 from strongbox.api.audit_entries import audited
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
@@ -46,7 +46,8 @@ log = logging.getLogger("strongbox.api")
 PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
-ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **auth_token.ROUTES}
+ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
+          **auth_token.ROUTES}
 PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES}
 
 

@@ -58,6 +58,14 @@ async def audited(ctx: Context, handler: Handler, mount_type: str = "") -> Respo
     broker = ctx.core.audit
     if ctx.request.path in UNAUDITED or not broker.names():
         return await handler(ctx)
+    if ctx.core.sealed:
+        # Devices hash with the audit key, which only an unsealed node holds (Vault
+        # likewise audits nothing while sealed). The request that completes an unseal
+        # is recorded once the key is there.
+        response = await handler(ctx)
+        if not ctx.core.sealed:
+            _log_response(ctx, mount_type, response, "")
+        return response
     broker.log_request({"type": "request", "auth": _auth(ctx),
                         "request": _request(ctx, mount_type), "error": ""})
     error = ""
@@ -65,9 +73,14 @@ async def audited(ctx: Context, handler: Handler, mount_type: str = "") -> Respo
         response = await handler(ctx)
     except StrongBoxError as exc:
         response, error = error_response(exc), exc.message
-    broker.log_response({"type": "response", "auth": _auth(ctx),
-                         "request": _request(ctx, mount_type),
-                         "response": {"mount_type": mount_type, "status": response.status,
-                                      "data": _response_data(response)},
-                         "error": error})
+    if not ctx.core.sealed:  # sys/seal drops the audit key: its request line stands alone
+        _log_response(ctx, mount_type, response, error)
     return response
+
+
+def _log_response(ctx: Context, mount_type: str, response: Response, error: str) -> None:
+    ctx.core.audit.log_response({
+        "type": "response", "auth": _auth(ctx), "request": _request(ctx, mount_type),
+        "response": {"mount_type": mount_type, "status": response.status,
+                     "data": _response_data(response)},
+        "error": error})

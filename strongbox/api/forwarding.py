@@ -26,11 +26,15 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Tracer
 
 from strongbox.api.envelope import Response
 from strongbox.api.request import Request
 from strongbox.core import Core
 from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed
+from strongbox.obs import extract_metadata, inject_metadata
 from strongbox.pb import cluster_pb2 as pb
 from strongbox.pb import commands_pb2 as cmd_pb
 
@@ -95,9 +99,10 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
                  if k not in ("host", "content-length", "connection")],
         body=request.body, remote_addr=request.remote_addr, request_id=request.request_id)
     loop = asyncio.get_running_loop()
+    metadata = inject_metadata()  # here: the executor thread does not see our span
     try:
         answer: pb.HttpResponse = await loop.run_in_executor(
-            None, lambda: stub.Forward(message, timeout=FORWARD_TIMEOUT_S))
+            None, lambda: stub.Forward(message, timeout=FORWARD_TIMEOUT_S, metadata=metadata))
     except grpc.RpcError as exc:
         raise BadGateway(f"forwarding to the leader failed ({exc.code().name}); "
                          "retry") from None
@@ -109,15 +114,25 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
 AsgiApp = Callable[[dict[str, Any], Any, Any], Any]
 
 
-def make_forward_handler(app: AsgiApp, loop: asyncio.AbstractEventLoop,
-                         ) -> Callable[[pb.HttpRequest, str], pb.HttpResponse]:
+def make_forward_handler(app: AsgiApp, loop: asyncio.AbstractEventLoop, tracer: Tracer,
+                         ) -> Callable[[pb.HttpRequest, str, Any], pb.HttpResponse]:
     """The leader's side: run a forwarded request through the local app (gRPC thread)."""
 
-    def handle(request: pb.HttpRequest, peer: str) -> pb.HttpResponse:
-        future = asyncio.run_coroutine_threadsafe(_run(app, request, peer), loop)
+    def handle(request: pb.HttpRequest, peer: str, metadata: Any) -> pb.HttpResponse:
+        parent = extract_metadata(metadata or [])
+        future = asyncio.run_coroutine_threadsafe(
+            _traced(app, request, peer, tracer, parent), loop)
         return future.result(FORWARD_TIMEOUT_S)
 
     return handle
+
+
+async def _traced(app: AsgiApp, request: pb.HttpRequest, peer: str, tracer: Tracer,
+                  parent: Context) -> pb.HttpResponse:
+    with tracer.start_as_current_span("Cluster/Forward", context=parent,
+                                      kind=trace.SpanKind.SERVER,
+                                      attributes={"strongbox.forwarded_by": peer}):
+        return await _run(app, request, peer)
 
 
 async def _run(app: AsgiApp, request: pb.HttpRequest, peer: str) -> pb.HttpResponse:

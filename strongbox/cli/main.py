@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from strongbox import __version__
+from strongbox.audit import verify as audit_verify
 from strongbox.cli import cluster as cluster_cli
 from strongbox.config import NodeConfig, load_config
 from strongbox.errors import ConfigError, StrongBoxError
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="HTTP listen address (default 127.0.0.1:8200)")
     dev.add_argument("--data-dir", help="keep data here (default: a new temporary directory)")
     cluster_cli.add_parser(sub)
+    audit_verify.add_parser(sub)
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -129,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_dev(args)
         if args.command == "cluster":
             return cluster_cli.run(args)
+        if args.command == "audit":
+            return audit_verify.run(args)
         if args.command == "version":
             print(f"strongbox {__version__}")
             return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 
@@ -21,7 +22,7 @@ from strongbox.raft.cluster_tls import SERVER_OPTIONS, ClusterTls, peer_id
 from strongbox.raft.transport_grpc import GrpcTransport
 
 log = logging.getLogger("strongbox.raft.server")
-ForwardHandler = Callable[[pb.HttpRequest, str], pb.HttpResponse]
+ForwardHandler = Callable[[pb.HttpRequest, str, Any], pb.HttpResponse]
 JoinHandler = Callable[[str, str], list[str]]  # (node id, address) -> members; raises
 
 
@@ -55,7 +56,7 @@ class _Servicer(pb_grpc.ClusterServicer):
         if peer is None or handler is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "this node cannot serve forwarded "
                           "requests yet")
-        return handler(request, peer)
+        return handler(request, peer, context.invocation_metadata())
 
     def Hello(self, request: pb.HelloRequest,
               context: grpc.ServicerContext) -> pb.HelloResponse:
