@@ -22,8 +22,9 @@ def spans(node: ServerProcess) -> list[dict[str, object]]:
 
 
 def test_forwarded_requests_are_one_trace_and_each_node_audits_its_own(tmp_path: Path) -> None:
+    console = '\n[observability]\ntracing_exporter = "console"\n'
     cluster = LocalCluster(tmp_path / "c", 3, extra_cluster_config=FAST,
-                           extra_config=LIMITS + '\n[observability]\ntracing_exporter = "console"\n')
+                           extra_config=LIMITS + console)
     try:
         cluster.start()
         cluster.init_and_unseal()
