@@ -71,6 +71,7 @@ import random
 import re
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -211,6 +212,20 @@ async def wait_converged(cluster: LocalCluster, ctx: ssl.SSLContext,
             return indexes
         await asyncio.sleep(0.1)
     raise TimeoutError(f"applied indexes did not converge in {timeout}s: {indexes}")
+
+
+def source_version() -> dict[str, Any]:
+    """The repository commit and whether strongbox/ has uncommitted changes (read-only git)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "strongbox"], cwd=root,
+                               text=True, capture_output=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "strongbox_dirty": None}
+    return {"git_commit": head, "strongbox_dirty": bool(dirty)}
 
 
 def cpu_snapshot(cluster: LocalCluster) -> dict[str, float]:
@@ -521,12 +536,14 @@ def failover_table(results: Sequence[Failover], summary: dict[str, Any]) -> str:
 def markdown_report(report: dict[str, Any], phases: Sequence[PhaseResult],
                     failovers: Sequence[Failover]) -> str:
     machine, settings = report["machine"], report["settings"]
+    local = " + local changes" if machine["strongbox_dirty"] else ""
     replication = report["replication"]
     return "\n".join([
         "# kv_cluster results", "",
         f"{machine['date']} · {machine['cpu_count']} CPUs ({machine['cpu_model']}) · "
-        f"Python {machine['python']} · strongbox {machine['strongbox_version']} · "
-        f"client loop {machine['event_loop']} · fsync p50 {machine['fsync_p50_ms']} ms / "
+        f"Python {machine['python']} · strongbox {machine['strongbox_version']} (commit "
+        f"{machine['git_commit']}{local}) · client loop {machine['event_loop']} · "
+        f"fsync p50 {machine['fsync_p50_ms']} ms / "
         f"p99 {machine['fsync_p99_ms']} ms · load avg before {machine['load_average']}, "
         f"after {machine['load_average_after']}", "",
         f"{settings['nodes']} nodes on loopback; {settings['duration_s']} s per phase after "
@@ -569,7 +586,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "rounds of kill -9 of the leader, timed until a survivor is leader and "
                     "accepts a write. Prints and writes kv_cluster.json and kv_cluster.md.",
         epilog="Read ratio_to_health rather than absolute req/s: the machine is shared and "
-               "noisy. Takes about 1.5 min with the defaults. See benchmarks/README.md.")
+               "noisy. Takes about 70 s with the defaults. See benchmarks/README.md.")
     parser.add_argument("--duration", type=float, default=5.0, metavar="SECONDS",
                         help=f"measured seconds per phase, after a {WARMUP_S:g} s warm-up "
                              "(default: %(default)s)")
@@ -583,7 +600,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "benchmark another disk (default: a temporary directory)")
     parser.add_argument("--snapshot-threshold", type=int, default=10000, metavar="ENTRIES",
                         help="cluster.snapshot_threshold of the nodes (default: %(default)s, "
-                             "the production default; a run writes ~25,000 entries)")
+                             "the production default; a run on this machine writes ~10,000 "
+                             "entries, so a journal snapshot may fall in the last phases)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     args = parser.parse_args(argv)
     if args.duration <= 0:
@@ -597,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sb-bench-cluster-", dir=args.data_dir) as tmp:
         work = Path(tmp)
-        machine = machine_info(work)
+        machine = {**machine_info(work), **source_version()}
         cluster = LocalCluster(work / "cluster", CLUSTER_SIZE,
                                snapshot_threshold=args.snapshot_threshold)
         try:
