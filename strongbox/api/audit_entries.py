@@ -64,23 +64,24 @@ async def audited(ctx: Context, handler: Handler, mount_type: str = "") -> Respo
         # is recorded once the key is there.
         response = await handler(ctx)
         if not ctx.core.sealed:
-            _log_response(ctx, mount_type, response, "")
+            _log_response(ctx, _auth(ctx), _request(ctx, mount_type), mount_type, response, "")
         return response
-    broker.log_request({"type": "request", "auth": _auth(ctx),
-                        "request": _request(ctx, mount_type), "error": ""})
+    auth, request = _auth(ctx), _request(ctx, mount_type)
+    broker.log_request({"type": "request", "auth": auth, "request": request, "error": ""})
     error = ""
     try:
         response = await handler(ctx)
     except StrongBoxError as exc:
         response, error = error_response(exc), exc.message
     if not ctx.core.sealed:  # sys/seal drops the audit key: its request line stands alone
-        _log_response(ctx, mount_type, response, error)
+        _log_response(ctx, auth, request, mount_type, response, error)
     return response
 
 
-def _log_response(ctx: Context, mount_type: str, response: Response, error: str) -> None:
+def _log_response(ctx: Context, auth: dict[str, Any], request: dict[str, Any],
+                  mount_type: str, response: Response, error: str) -> None:
     ctx.core.audit.log_response({
-        "type": "response", "auth": _auth(ctx), "request": _request(ctx, mount_type),
+        "type": "response", "auth": auth, "request": request,
         "response": {"mount_type": mount_type, "status": response.status,
                      "data": _response_data(response)},
         "error": error})
