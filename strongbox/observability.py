@@ -9,7 +9,6 @@ token, a secret value or a raw request path (routes are templates).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,19 +19,17 @@ from strongbox.obs import (
     MetricsSnapshot,
     Tracing,
     configure_logging,
-    log_request,
     route_template,
     setup_tracing,
 )
-
-access_log = logging.getLogger("strongbox.access")
+from strongbox.obs.logs import AccessLog
 
 
 @dataclass
 class NodeObservability:
     metrics: Metrics
     tracing: Tracing
-    access_log: bool
+    access_log: AccessLog | None
     mount_paths: Callable[[], tuple[str, ...]]
 
     @classmethod
@@ -43,7 +40,8 @@ class NodeObservability:
         tracing = setup_tracing(obs.tracing_exporter, service_name="strongbox",
                                 node_id=config.node_id,
                                 otlp_endpoint=obs.otlp_endpoint or None)
-        return cls(Metrics(status_fn), tracing, obs.access_log, mount_paths)
+        access = AccessLog(config.node_id, config.log_level) if obs.access_log else None
+        return cls(Metrics(status_fn), tracing, access, mount_paths)
 
     def route(self, path: str) -> str:
         """The route template of a raw request path (never the path itself)."""
@@ -54,6 +52,6 @@ class NodeObservability:
         seconds = time.perf_counter() - started
         self.metrics.observe_request(method=method, route=route, status=status,
                                      node_role=role, seconds=seconds)
-        if self.access_log:
-            log_request(access_log, request_id=request_id, method=method, route=route,
-                        status=status, duration_ms=round(seconds * 1000, 3))
+        if self.access_log is not None:
+            self.access_log.write(request_id=request_id, method=method, route=route,
+                                  status=status, duration_ms=round(seconds * 1000, 3))

@@ -113,8 +113,9 @@ class StrongBoxApp:
 
     async def _respond(self, scope: Scope, receive: Any, request_id: str) -> Response:
         try:
-            response = await asyncio.wait_for(self._handle_indexed(scope, receive, request_id),
-                                              self.request_timeout)
+            # asyncio.timeout, not wait_for: no extra task per request (~15 us each)
+            async with asyncio.timeout(self.request_timeout):
+                response = await self._handle_indexed(scope, receive, request_id)
         except TimeoutError:
             response = error_response(ServiceUnavailable(
                 f"the request did not complete within {self.request_timeout:g}s; if it was a "
@@ -127,7 +128,6 @@ class StrongBoxApp:
         return response
 
     async def _handle_indexed(self, scope: Scope, receive: Any, request_id: str) -> Response:
-        # wait_for runs this in its own task (own context): read the write index here.
         write_index.set(0)
         idempotency.set(None)
         response = await self._handle(scope, receive, request_id)
@@ -149,7 +149,8 @@ class StrongBoxApp:
         chunks, size = [], 0
         while True:
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
             except TimeoutError:
                 raise RequestTimeout(f"the request body did not arrive within "
                                      f"{self.body_timeout:g}s") from None

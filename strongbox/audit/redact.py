@@ -87,14 +87,14 @@ def redact_entry(entry: dict[str, Any], hmac: HmacFn, *,
     `entry`, which is never modified): redaction runs twice per audited request.
     """
     out: dict[str, Any] = dict(entry)
-    for section in ("auth", "request", "response"):
-        if isinstance(out.get(section), dict):
-            out[section] = dict(out[section])
+    for name in ("auth", "request", "response"):
+        if isinstance(out.get(name), dict):
+            out[name] = dict(out[name])
     response = out.get("response")
     if isinstance(response, dict):
-        for sub in ("auth", "wrap_info"):
-            if isinstance(response.get(sub), dict):
-                response[sub] = dict(response[sub])
+        for part in ("auth", "wrap_info"):
+            if isinstance(response.get(part), dict):
+                response[part] = dict(response[part])
     for section, sub, field, is_accessor in _TOKEN_FIELDS:
         if is_accessor and not hmac_accessor:
             continue
