@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import random
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from kv_single_node import (
     run_phase,
     send_all,
     write_requests,
+    write_results,
 )
 
 from strongbox.testing import ServerProcess, make_tls
@@ -120,9 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"audit device run at {1 - cost:.2f}x the rate without one "
                 f"(audit cost {cost:.0%}); {audit_lines} audit lines written.\n\n"
                 + markdown_table(phases) + "\n")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "audit_overhead.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "audit_overhead.md").write_text(markdown)
+    write_results(args.out, report, markdown, "audit_overhead")
     print(markdown)
     return 0
 

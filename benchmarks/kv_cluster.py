@@ -102,6 +102,7 @@ from kv_single_node import (
     summarize,
     uvloop_factory,
     write_requests,
+    write_results,
 )
 
 from strongbox.testing import LocalCluster, ServerProcess
@@ -568,12 +569,6 @@ def markdown_report(report: dict[str, Any], phases: Sequence[PhaseResult],
         failover_table(failovers, report["failover_summary"]), ""])
 
 
-def write_results(out_dir: Path, report: dict[str, Any], markdown: str) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "kv_cluster.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "kv_cluster.md").write_text(markdown)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark a real three-node StrongBox cluster on loopback (TLS API, "
@@ -640,7 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "failovers": [asdict(f) for f in failovers],
               "failover_summary": failover_summary(failovers)}
     markdown = markdown_report(report, phases, failovers)
-    write_results(args.out, report, markdown)
+    write_results(args.out, report, markdown, "kv_cluster")
     print(json.dumps(report, indent=2))
     print(markdown)
     return 1 if any(p.errors for p in phases) else 0

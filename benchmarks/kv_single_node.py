@@ -384,10 +384,12 @@ def run_async(main: Callable[[], Coroutine[Any, Any, list[PhaseResult]]]
         return runner.run(main())
 
 
-def write_results(out_dir: Path, report: dict[str, Any], markdown: str) -> None:
+def write_results(out_dir: Path, report: dict[str, Any], markdown: str,
+                  name: str = "kv_single_node") -> None:
+    """<out_dir>/<name>.json and <name>.md (shared by every benchmark here)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "kv_single_node.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "kv_single_node.md").write_text(markdown)
+    (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / f"{name}.md").write_text(markdown)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

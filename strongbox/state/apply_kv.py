@@ -34,6 +34,17 @@ def _no_mount(mount: str) -> Result:
     return Result(code=Result.NOT_FOUND, message=f"no kv mount at {mount!r}")
 
 
+def _target(store: Store, txn: lmdb.Transaction, namespace: str, mount_path: str, path: str,
+            now_ns: int) -> tuple[rec.MountRecord, bytes, rec.KvMetadataRecord] | Result:
+    """The mount, metadata key and metadata (new if absent) a write targets, or NOT_FOUND."""
+    mount = _mount(store, txn, namespace, mount_path)
+    if mount is None:
+        return _no_mount(mount_path)
+    meta_key = keys.kv_meta_key(namespace, mount_path, path)
+    meta = _metadata(store, txn, meta_key) or rec.KvMetadataRecord(created_time_ns=now_ns)
+    return mount, meta_key, meta
+
+
 def effective_max_versions(meta: rec.KvMetadataRecord, config: rec.KvConfig) -> int:
     return meta.max_versions or config.max_versions or DEFAULT_MAX_VERSIONS
 
@@ -49,12 +60,10 @@ def _trim_versions(store: Store, txn: lmdb.Transaction, namespace: str, mount: s
 
 def apply_put(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     op = command.kv_put
-    mount = _mount(store, txn, op.namespace, op.mount)
-    if mount is None:
-        return _no_mount(op.mount)
-    meta_key = keys.kv_meta_key(op.namespace, op.mount, op.path)
-    meta = _metadata(store, txn, meta_key) or rec.KvMetadataRecord(
-        created_time_ns=command.time_ns)
+    target = _target(store, txn, op.namespace, op.mount, op.path, command.time_ns)
+    if isinstance(target, Result):
+        return target
+    mount, meta_key, meta = target
     if (meta.cas_required or mount.kv_config.cas_required) and not op.has_cas:
         return Result(code=Result.INVALID,
                       message="check-and-set parameter required for this call")
@@ -115,12 +124,10 @@ def apply_set_version_state(store: Store, txn: lmdb.Transaction,
 
 def apply_write_metadata(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     op = command.kv_write_metadata
-    mount = _mount(store, txn, op.namespace, op.mount)
-    if mount is None:
-        return _no_mount(op.mount)
-    meta_key = keys.kv_meta_key(op.namespace, op.mount, op.path)
-    meta = _metadata(store, txn, meta_key) or rec.KvMetadataRecord(
-        created_time_ns=command.time_ns)
+    target = _target(store, txn, op.namespace, op.mount, op.path, command.time_ns)
+    if isinstance(target, Result):
+        return target
+    mount, meta_key, meta = target
     if op.HasField("max_versions"):
         meta.max_versions = op.max_versions
     if op.HasField("cas_required"):
