@@ -143,9 +143,17 @@ class StrongBoxApp:
 
     async def _read_body(self, scope: Scope, receive: Any) -> bytes:
         limit = self.max_snapshot if scope["path"] in sys_raft.SNAPSHOT_PATHS else self.max_body
+        expects_body = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+                expects_body = value != b"0"
+            elif name == b"transfer-encoding":
+                expects_body = True
+        if not expects_body:  # nothing to wait for: skip the timer (~18 us a request)
+            message = await receive()
+            return bytes(message.get("body", b""))
         chunks, size = [], 0
         while True:
             try:

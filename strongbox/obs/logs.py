@@ -133,6 +133,9 @@ def log_request(logger: logging.Logger, *, request_id: str, method: str, route: 
                       "status": status, "duration_ms": round(duration_ms, 3)})
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9/{}*_.+-]*$")
+
+
 class AccessLog:
     """Access lines in the same JSON shape as `log_request`, without the logging machinery.
 
@@ -160,10 +163,11 @@ class AccessLog:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         level = "WARNING" if status >= 500 else "INFO"
-        method_json, route_json = json.dumps(method), json.dumps(route)
+        if not (_PLAIN.match(method) and _PLAIN.match(route)):  # never break the JSON
+            method, route = json.dumps(method)[1:-1], json.dumps(route)[1:-1]
         line = (f'{{"ts":"{self._stamp}.{int((now - second) * 1000):03d}Z","level":"{level}",'
                 f'"logger":"strongbox.access","node_id":{self._node},'
-                f'"msg":{json.dumps(f"{method} {route} {status}")},'
-                f'"request_id":"{request_id}","method":{method_json},"route":{route_json},'
+                f'"msg":"{method} {route} {status}",'
+                f'"request_id":"{request_id}","method":"{method}","route":"{route}",'
                 f'"status":{status},"duration_ms":{duration_ms}}}\n')
         (self._stream or sys.stderr).write(line)
