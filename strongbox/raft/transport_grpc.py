@@ -143,6 +143,7 @@ class GrpcTransport(Transport):  # type: ignore[misc]
         self._ready = False
         self.last_leader_contact = 0.0
         self.dropped_frames = 0
+        self.on_vote_granted: Callable[[], None] | None = None
 
     # --- pysyncobj's side (tick thread) ---------------------------------------
 
@@ -184,8 +185,11 @@ class GrpcTransport(Transport):  # type: ignore[misc]
         return self._faults.blocked() if self._faults is not None else frozenset()
 
     def send(self, node: Node, message: dict[str, Any]) -> bool:
-        if message.get("type") in ACK_TYPES:
+        kind = message.get("type")
+        if kind in ACK_TYPES:
             self._before_ack()
+        if kind == "response_vote" and self.on_vote_granted is not None:
+            self.on_vote_granted()
         link = self._links.get(node.id)
         if link is None or node.id in self._blocked():
             return False
