@@ -227,3 +227,24 @@ def test_node_with_empty_data_dir_catches_up_by_snapshot(tmp_path: Path) -> None
         assert len(set(digests(cluster).values())) == 1
     finally:
         cluster.stop()
+
+
+def test_retry_with_the_same_idempotency_key_after_a_leader_change_returns_the_first_result(
+        cluster: LocalCluster) -> None:
+    leader = cluster.wait_leader()
+    headers = {"Idempotency-Key": "payment-7"}
+    with leader.client(cluster.root_token) as client:
+        first = client.post("/v1/secret/data/idem/pay", json={"data": {"amount": 7}},
+                            headers=headers)
+    assert first.status_code == 200
+    leader.kill()
+    survivors = [n for n in cluster.nodes if n is not leader]
+    new_leader = cluster.wait_leader(timeout=15.0, among=survivors)
+    with new_leader.client(cluster.root_token) as client:
+        retry = client.post("/v1/secret/data/idem/pay", json={"data": {"amount": 7}},
+                            headers=headers)
+        assert retry.status_code == 200
+        assert retry.json()["data"]["version"] == first.json()["data"]["version"] == 1
+        assert retry.headers["x-vault-index"] == first.headers["x-vault-index"]
+        assert client.get("/v1/secret/metadata/idem/pay").json()["data"][
+            "current_version"] == 1
