@@ -211,7 +211,10 @@ class Core:
                               "Retry-After delay", retry_after=1)
         key = idempotency.get()
         if not request_id and key is not None:
-            request_id, command.request_hash = key
+            # Every command of the request carries the key: retries inside one request
+            # (CONFLICT) are not recorded by apply, so they stay free to apply; requests
+            # made of several different commands (a snapshot restore) refuse keys.
+            request_id, command.request_hash = key  # "idem:<key>": apply remembers it
         command.request_id = request_id or str(uuid.uuid4())
         command.time_ns = time.time_ns()
         for name, value in inject_metadata():

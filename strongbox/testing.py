@@ -185,7 +185,7 @@ class ServerProcess:
         """Forget the process without stopping it (it outlives this object)."""
         self.proc = None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

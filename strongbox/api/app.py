@@ -24,7 +24,7 @@ from opentelemetry import trace
 
 from strongbox.api import auth_token, forwarding, sys_audit, sys_metrics, sys_raft, sys_seal
 from strongbox.api import kv as kv_api
-from strongbox.api.audit_entries import audited
+from strongbox.api.audit_entries import audit_refusal, audited
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
 from strongbox.api.request import LIST, Request
 from strongbox.api.routing import CAPABILITY, Context, Route
@@ -89,7 +89,7 @@ class StrongBoxApp:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = scope.get("strongbox.request_id") or str(uuid.uuid4())
         started = time.perf_counter()
         route = self.obs.route(scope["path"]) if self.obs is not None else "/v1"
         with self.tracer.start_as_current_span(
@@ -172,6 +172,11 @@ class StrongBoxApp:
 
     async def _handle(self, scope: Scope, receive: Any, request_id: str) -> Response:
         rel = validate_path(scope["path"])
+        if scope["path"] in sys_raft.SNAPSHOT_PATHS and scope["method"] == "POST":
+            # Up to max_snapshot_bytes may follow: only for a caller allowed to restore.
+            token = _header_token(scope["headers"])
+            record = self.core.authenticate(token)
+            self.core.authorize(record, "sudo", rel)
         body = await self._read_body(scope, receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         method = scope["method"].upper()
@@ -199,7 +204,7 @@ class StrongBoxApp:
             if route.unsealed:
                 self.core.require_keyring()
             if route.auth:
-                self._check_token(ctx, method)
+                self._check_token(ctx, method, sudo=route.sudo)
             return await audited(ctx, handler)
         if request.path.startswith("sys/"):
             raise NotFound(f"no handler for route \"{request.path}\"")
@@ -215,8 +220,12 @@ class StrongBoxApp:
             digest = hashlib.sha256(f"{request.method} {request.path}?{request.query_string}"
                                     .encode() + b"\0" + request.body).digest()
             idempotency.set(("idem:" + key, digest))
+        forward = headers.get("x-vault-forward", "").lower() == "active-node"
+        if (forward or "x-vault-index" in headers) and not self.core.sealed:
+            # Waiting and forwarding hold resources here and on the leader: not for strangers.
+            self.core.authenticate(request.token)
         leader = self.core.log.is_leader()
-        if headers.get("x-vault-forward", "").lower() == "active-node" and not leader:
+        if forward and not leader:
             return await forwarding.forward(self.core, request, raw_path)
         index = forwarding.required_index(self.core, request)
         if index and not await forwarding.wait_for_index(self.core, index,
@@ -227,9 +236,15 @@ class StrongBoxApp:
             raise forwarding.precondition_failed(index, self.core.store.applied_index())
         return None
 
-    def _check_token(self, ctx: Context, method: str) -> None:
-        ctx.token = self.core.authenticate(ctx.request.token)
-        self.core.authorize(ctx.token, CAPABILITY[method], ctx.request.path)
+    def _check_token(self, ctx: Context, method: str, sudo: bool = False) -> None:
+        try:
+            ctx.token = self.core.authenticate(ctx.request.token)
+            self.core.authorize(ctx.token, CAPABILITY[method], ctx.request.path)
+            if sudo:
+                self.core.authorize(ctx.token, "sudo", ctx.request.path)
+        except StrongBoxError as exc:
+            audit_refusal(ctx, exc)  # failed and forbidden requests are on the record too
+            raise
 
     async def _engine(self, ctx: Context, method: str) -> Response:
         self.core.require_keyring()
@@ -263,3 +278,12 @@ async def _lifespan(receive: Any, send: Any) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _header_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-vault-token" and value:
+            return value.decode("latin-1")
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return value[7:].decode("latin-1").strip() or None
+    return None

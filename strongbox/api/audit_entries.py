@@ -17,6 +17,7 @@ from strongbox.api.routing import Context, Handler
 from strongbox.errors import StrongBoxError
 
 UNAUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader", "sys/metrics"})
+UNRECORDED_BODIES = frozenset({"sys/unseal", "sys/init"})
 OPERATIONS = {"GET": "read", "HEAD": "read", "LIST": "list", "POST": "update",
               "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -37,6 +38,8 @@ def _request(ctx: Context, mount_type: str) -> dict[str, Any]:
         data: Any = request.raw_json() if request.body else None
     except StrongBoxError:
         data = None
+    if request.path in UNRECORDED_BODIES:
+        data = None  # key shares: not even HMAC'd, and never in a log_raw device
     return {"id": request.request_id, "operation": OPERATIONS.get(request.method, "update"),
             "mount_type": mount_type, "client_token": request.token or "",
             "client_token_accessor": ctx.token.accessor if ctx.token else "",
@@ -85,3 +88,20 @@ def _log_response(ctx: Context, auth: dict[str, Any], request: dict[str, Any],
         "response": {"mount_type": mount_type, "status": response.status,
                      "data": _response_data(response)},
         "error": error})
+
+
+def audit_refusal(ctx: Context, error: StrongBoxError) -> None:
+    """Record a request refused before its handler (bad token, policy): Vault audits these.
+
+    Fails closed like any audit write: if no device can record it, AuditError replaces
+    the refusal.
+    """
+    broker = ctx.core.audit
+    if ctx.request.path in UNAUDITED or not broker.names() or ctx.core.sealed:
+        return
+    request = _request(ctx, "")
+    broker.log_request({"type": "request", "auth": {}, "request": request,
+                        "error": error.message})
+    broker.log_response({"type": "response", "auth": {}, "request": request,
+                         "response": {"mount_type": "", "status": error.status, "data": None},
+                         "error": error.message})

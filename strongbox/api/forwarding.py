@@ -140,7 +140,9 @@ async def _run(app: AsgiApp, request: pb.HttpRequest, peer: str) -> pb.HttpRespo
     headers.append((FORWARDED_BY.encode(), peer.encode()))
     scope = {"type": "http", "method": request.method, "path": request.path,
              "query_string": request.query.encode("latin-1"), "headers": headers,
-             "client": (request.remote_addr, 0), "http_version": "1.1", "scheme": "https"}
+             "client": (request.remote_addr, 0), "http_version": "1.1", "scheme": "https",
+             # one request id on both nodes (logs, audit); a scope key, so no client can set it
+             "strongbox.request_id": request.request_id}
     sent = False
     out = pb.HttpResponse()
 

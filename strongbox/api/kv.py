@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongbox.api.envelope import Response, json_response, no_content, ok
-from strongbox.api.request import LIST, query_int
+from strongbox.api.request import LIST, MAX_INT, query_int
 from strongbox.api.routing import Context
 from strongbox.engines.kv.engine import Action, DeletedVersion, KvEngine, KvPath
 from strongbox.errors import BadRequest, NotFound, UnsupportedMediaType
@@ -15,6 +15,8 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.timefmt import parse_duration
 
 MOUNT_TYPE = "kv"
+MAX_VERSIONS = 1_000_000
+MAX_DELETE_AFTER_NS = 100 * 365 * 86400 * 10**9
 MAX_CUSTOM_KEYS, MAX_CUSTOM_KEY_LEN, MAX_CUSTOM_VALUE_LEN = 64, 128, 512
 
 
@@ -34,7 +36,8 @@ def _options_cas(body: dict[str, Any]) -> int | None:
     if unknown:
         raise BadRequest(f"unknown option {sorted(unknown)[0]!r}; accepted options: cas")
     cas = options.get("cas")
-    if cas is not None and (isinstance(cas, bool) or not isinstance(cas, int) or cas < 0):
+    if cas is not None and (isinstance(cas, bool) or not isinstance(cas, int)
+                            or not 0 <= cas <= MAX_INT):
         raise BadRequest("option 'cas' must be a non-negative integer")
     return cas
 
@@ -42,7 +45,8 @@ def _options_cas(body: dict[str, Any]) -> int | None:
 def _versions(body: dict[str, Any]) -> list[int]:
     versions = body.get("versions")
     if not isinstance(versions, list) or not versions or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in versions):
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_INT
+            for v in versions):
         raise BadRequest("field 'versions' must be a non-empty array of positive integers")
     return versions
 
@@ -89,14 +93,16 @@ METADATA_SCHEMA = {"max_versions": (int,), "cas_required": (bool,),
 
 def _metadata_fields(body: dict[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in body.items() if k != "delete_version_after"}
-    if "max_versions" in fields and fields["max_versions"] < 0:
-        raise BadRequest("max_versions must not be negative")
+    if "max_versions" in fields and not 0 <= fields["max_versions"] <= MAX_VERSIONS:
+        raise BadRequest(f"max_versions must be between 0 and {MAX_VERSIONS}")
     if "delete_version_after" in body:
         try:
             fields["delete_version_after_ns"] = parse_duration(body["delete_version_after"],
                                                                "delete_version_after")
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
+        if fields["delete_version_after_ns"] > MAX_DELETE_AFTER_NS:
+            raise BadRequest("delete_version_after must be at most 100 years (876000h)")
     custom = fields.get("custom_metadata")
     if "custom_metadata" in fields:
         fields["custom_metadata"] = _check_custom_metadata(custom or {})

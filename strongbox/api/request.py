@@ -50,6 +50,8 @@ class Request:
             else:
                 try:
                     parsed = json.loads(self.body)
+                except RecursionError:
+                    raise BadRequest("the request body is nested too deeply") from None
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                     where = (f" at line {exc.lineno} column {exc.colno}"
                              if isinstance(exc, json.JSONDecodeError) else "")
@@ -86,12 +88,15 @@ def _describe(kinds: tuple[type, ...]) -> str:
     return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
 
 
-def query_int(request: Request, name: str, default: int) -> int:
+MAX_INT = 2**63 - 1
+
+
+def query_int(request: Request, name: str, default: int, maximum: int = MAX_INT) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        raise BadRequest(f"query parameter {name!r} must be a non-negative integer")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > maximum:
+        raise BadRequest(f"query parameter {name!r} must be an integer from 0 to {maximum}")
     return int(raw)
 
 

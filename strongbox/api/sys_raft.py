@@ -125,6 +125,9 @@ def _read_chunks(body: bytes) -> tuple[list[list[cmd_pb.RestoreRecord]], bytes |
 async def _restore(ctx: Context, force: bool) -> Response:
     core = ctx.core
     core.require_keyring()
+    if "idempotency-key" in ctx.request.headers:
+        raise BadRequest("a snapshot restore cannot take an Idempotency-Key: it is many "
+                         "writes; check sys/storage/raft/configuration and retry instead")
     try:
         chunks, raw_cluster = await asyncio.get_running_loop().run_in_executor(
             None, _read_chunks, ctx.request.body)

@@ -110,7 +110,10 @@ HEALTH_CODES = {"activecode": 200, "standbycode": 429, "performancestandbycode":
 
 def _health_status(ctx: Context, active: bool, initialized: bool) -> int:
     request = ctx.request
-    codes = {name: query_int(request, name, default) for name, default in HEALTH_CODES.items()}
+    codes = {name: query_int(request, name, default, maximum=599)
+             for name, default in HEALTH_CODES.items()}
+    if any(code < 100 for code in codes.values()):
+        raise BadRequest("health status code parameters must be between 100 and 599")
     if not initialized:
         return codes["uninitcode"]
     if ctx.core.sealed:

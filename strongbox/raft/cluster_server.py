@@ -53,7 +53,11 @@ class _Servicer(pb_grpc.ClusterServicer):
                 context: grpc.ServicerContext) -> pb.HttpResponse:
         peer = peer_id(context)
         handler = self.owner.forward_handler
-        if peer is None or handler is None:
+        transport = self.owner.transport
+        if peer is None or transport is None or not transport.knows(peer):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"{peer or 'a client without a certificate CN'} is not a member")
+        if handler is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "this node cannot serve forwarded "
                           "requests yet")
         return handler(request, peer, context.invocation_metadata())

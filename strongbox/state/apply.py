@@ -16,16 +16,19 @@ letting replicas diverge.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import lmdb
 from google.protobuf.message import DecodeError
 
+from strongbox.errors import StoreFull
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import apply_audit, apply_kv, apply_restore, keys
 from strongbox.state.store import Store, txn_get
 
+log = logging.getLogger("strongbox.state")
 Result = rec.ApplyResult
 Handler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], Result]
 
@@ -100,7 +103,22 @@ def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Re
                                   message="this Idempotency-Key was used for a different "
                                           "request; use a new key")
             return "", first
-    result = HANDLERS[op](store, txn, command)
+    # The handler writes in a nested transaction, so a failure leaves nothing half-done.
+    child = store.env.begin(write=True, parent=txn)
+    try:
+        result = HANDLERS[op](store, child, command)
+    except (StoreFull, lmdb.Error):
+        child.abort()
+        raise  # the entry stays unapplied and is retried: never diverge
+    except Exception:
+        # A command the handler cannot apply (a bug, or input no check caught) must not
+        # wedge every replica on this entry. The same bytes fail the same way everywhere,
+        # so answering INVALID is deterministic.
+        child.abort()
+        log.exception("apply of a %s command failed; answering INVALID", op)
+        return command.request_id, Result(code=Result.INVALID,
+                                          message="the command could not be applied")
+    child.commit()
     result.time_ns = command.time_ns
     result.request_hash = command.request_hash
     if result.code == Result.CONFLICT:
@@ -117,7 +135,40 @@ def apply(store: Store, index: int, data: bytes) -> Result:
         request_id, result = _dispatch(store, txn, data)
         if not result.index:
             result.index = index
-        if request_id:
-            txn.put(request_id.encode(), result.SerializeToString(), db=store.db["idempotency"])
+        if request_id.startswith(CLIENT_KEY_PREFIX):
+            _remember(store, txn, request_id, result)
+        if result.time_ns:
+            _forget_expired(store, txn, result.time_ns)
         txn.put(keys.APPLIED_INDEX, keys.u64(index), db=store.db["meta"])
         return result
+
+
+# Results are kept for client-chosen Idempotency-Keys only (API.md: 24 hours), with a
+# time index so that expired ones are deleted a few at a time, by the proposer's clock.
+CLIENT_KEY_PREFIX = "idem:"
+IDEMPOTENCY_TTL_NS = 24 * 3600 * 10**9
+EXPIRY_PREFIX = b"\x00t"  # request ids never start with NUL
+PRUNE_PER_ENTRY = 16
+
+
+def _remember(store: Store, txn: lmdb.Transaction, request_id: str, result: Result) -> None:
+    db = store.db["idempotency"]
+    txn.put(request_id.encode(), result.SerializeToString(), db=db)
+    txn.put(EXPIRY_PREFIX + keys.u64(result.time_ns) + request_id.encode(), b"", db=db)
+
+
+def _forget_expired(store: Store, txn: lmdb.Transaction, now_ns: int) -> None:
+    db = store.db["idempotency"]
+    cutoff = EXPIRY_PREFIX + keys.u64(max(0, now_ns - IDEMPOTENCY_TTL_NS))
+    cursor = txn.cursor(db=db)
+    doomed: list[bytes] = []
+    if cursor.set_range(EXPIRY_PREFIX):
+        for raw in cursor.iternext(keys=True, values=False):
+            key = bytes(raw)
+            if not key.startswith(EXPIRY_PREFIX) or key >= cutoff or \
+                    len(doomed) >= PRUNE_PER_ENTRY:
+                break
+            doomed.append(key)
+    for key in doomed:
+        txn.delete(key, db=db)
+        txn.delete(key[len(EXPIRY_PREFIX) + 8:], db=db)

@@ -17,6 +17,7 @@ from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
 DEFAULT_MAX_VERSIONS = 10
+MAX_TIME_NS = 2**63 - 1
 
 
 def _mount(store: Store, txn: lmdb.Transaction, namespace: str,
@@ -80,7 +81,8 @@ def apply_put(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> R
     delete_after = meta.delete_version_after_ns or mount.kv_config.delete_version_after_ns
     meta.versions[op.version].CopyFrom(rec.KvVersionMeta(
         created_time_ns=command.time_ns,
-        deletion_time_ns=command.time_ns + delete_after if delete_after > 0 else 0))
+        deletion_time_ns=min(command.time_ns + delete_after, MAX_TIME_NS)
+        if delete_after > 0 else 0))
     txn.put(keys.kv_data_key(op.namespace, op.mount, op.path, op.version),
             op.record.SerializeToString(), db=store.db["kv_data"])
     _trim_versions(store, txn, op.namespace, op.mount, op.path, meta, mount.kv_config)

@@ -124,3 +124,15 @@ def test_seal_unseal_and_disable_with_a_device_enabled(
         unknown = client.put("/v1/sys/audit/other", json={
             "type": "file", "options": {"file_path": "x.log", "colour": "red"}})
         assert unknown.status_code == 400 and "colour" in unknown.text
+
+
+def test_refused_requests_are_audited_without_the_token(
+        audited: tuple[ServerProcess, str, Path]) -> None:
+    server, _, path = audited
+    with server.client("sbs.guessed-token-value") as client:
+        assert client.get("/v1/secret/data/audit/probe").status_code == 403
+    entries = [e for e in lines(path) if e["request"]["path"] == "secret/data/audit/probe"]  # type: ignore[index]
+    assert [e["type"] for e in entries] == ["request", "response"]
+    assert entries[1]["error"] == "permission denied"
+    assert "sbs.guessed-token-value" not in path.read_text()
+    assert entries[0]["request"]["client_token"].startswith("hmac-sha256:")  # type: ignore[index]

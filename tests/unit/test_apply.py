@@ -157,21 +157,21 @@ def test_entries_at_or_below_the_applied_index_are_skipped(node: Node) -> None:
 
 
 def test_repeated_request_id_returns_first_result_without_applying_again(node: Node) -> None:
-    first_bytes = put("app", 1, b"first", request_id="client-retry-1", time_ns=T0 + 1)
+    first_bytes = put("app", 1, b"first", request_id="idem:client-retry-1", time_ns=T0 + 1)
     first = node(first_bytes)
     assert (first.code, first.version, first.index) == (R.OK, 1, 2)
     # Retry of the very same command, committed again at a higher index.
     replay = node(first_bytes)
     assert replay == first
     # A different command reusing the id is not applied either.
-    other = node(put("app", 2, b"second", request_id="client-retry-1", time_ns=T0 + 9))
+    other = node(put("app", 2, b"second", request_id="idem:client-retry-1", time_ns=T0 + 9))
     assert other == first
     meta = node.meta("app")
     assert meta.current_version == 1
     assert list(meta.versions) == [1]
     assert node.data("app", 2) is None
     assert node.store.applied_index() == 4
-    stored = node.store.idempotent_result("client-retry-1")
+    stored = node.store.idempotent_result("idem:client-retry-1")
     assert stored == first
 
 
@@ -467,13 +467,13 @@ def _sequence() -> list[bytes]:
         cmds.append(put("app", v, b"c%d" % v, request_id=f"p{v}", time_ns=T0 + v))
     cmds += [
         write_metadata("app", max_versions=2),
-        put("app", 5, cas=4, request_id="p5", time_ns=T0 + 10),
+        put("app", 5, cas=4, request_id="idem:p5", time_ns=T0 + 10),
         put("app", 5, cas=1, request_id="p5-bad", time_ns=T0 + 11),
         set_state("app", Action.SOFT_DELETE, latest=True, request_id="d", time_ns=T0 + 12),
         set_state("app", Action.DESTROY, (4,), request_id="x", time_ns=T0 + 13),
         put("other/thing", 1, request_id="o1", time_ns=T0 + 14),
         b"\x00garbage",
-        put("app", 5, cas=4, request_id="p5", time_ns=T0 + 15),  # a retry
+        put("app", 5, cas=4, request_id="idem:p5", time_ns=T0 + 15),  # a retry
     ]
     return cmds
 
@@ -513,7 +513,7 @@ def test_store_full_raises_and_does_not_advance_the_applied_index(tmp_path: Path
 def test_applied_index_and_request_ids_survive_reopening_the_store(tmp_path: Path) -> None:
     node = Node(tmp_path)
     node(init_cluster())
-    first_bytes = put("app", 1, b"first", request_id="retry-me")
+    first_bytes = put("app", 1, b"first", request_id="idem:retry-me")
     first = node(first_bytes)
     node.store.close()
     reopened = Node(tmp_path)
@@ -526,3 +526,16 @@ def test_applied_index_and_request_ids_survive_reopening_the_store(tmp_path: Pat
     assert apply(reopened.store, 3, first_bytes) == first
     assert reopened.meta("app").current_version == 1
     reopened.store.close()
+
+
+def test_only_client_keys_are_remembered_and_they_expire_after_a_day(node: Node) -> None:
+    node(put("app", 1, request_id="internal-uuid", time_ns=T0 + 1))
+    assert node.store.idempotent_result("internal-uuid") is None
+    keyed = node(put("app", 2, request_id="idem:k", time_ns=T0 + 2))
+    assert node.store.idempotent_result("idem:k") == keyed
+    day = 24 * 3600 * 10**9
+    node(put("app", 3, request_id="idem:later", time_ns=T0 + 2 + day - 1))
+    assert node.store.idempotent_result("idem:k") is not None  # not yet 24 h old
+    node(put("app", 4, request_id="", time_ns=T0 + 3 + day))
+    assert node.store.idempotent_result("idem:k") is None
+    assert node.store.idempotent_result("idem:later") is not None

@@ -34,6 +34,10 @@ Result = rec.ApplyResult
 Action = cmd_pb.KvSetVersionState
 
 
+class _Changed(Exception):
+    """The secret changed between a patch's read and its write (not a client error)."""
+
+
 class DeletedVersion(NotFound):
     """Vault answers a deleted or destroyed version with 404 and its metadata."""
 
@@ -125,12 +129,15 @@ class KvEngine:
         return raise_for(await self.core.submit(command))
 
     async def put(self, at: KvPath, data: dict[str, Any], cas: int | None,
-                  request_id: str = "") -> dict[str, Any]:
+                  request_id: str = "", expect_current: int | None = None) -> dict[str, Any]:
+        """Write a new version. With `expect_current` (patch), one attempt on top of that
+        version; a concurrent write raises `_Changed` (apply records nothing for it)."""
         keyring = self.core.require_keyring()
         plaintext = json.dumps(data, separators=(",", ":")).encode()
         for _ in range(WRITE_ATTEMPTS):
             meta = self._metadata(at)
-            version = (meta.current_version if meta else 0) + 1
+            current = meta.current_version if meta else 0
+            version = (current if expect_current is None else expect_current) + 1
             aad = envelope.value_aad(at.namespace, at.mount, at.path, version)
             op = cmd_pb.KvPut(namespace=at.namespace, mount=at.mount, path=at.path,
                               version=version, has_cas=cas is not None, cas=cas or 0,
@@ -138,6 +145,8 @@ class KvEngine:
                                   value=envelope.encrypt(keyring, plaintext, aad)))
             result = await self.core.submit(cmd_pb.Command(kv_put=op), request_id)
             if result.code == Result.CONFLICT:
+                if expect_current is not None:
+                    raise _Changed()
                 continue  # apply did not record it: the same request id is free to retry
             raise_for(result)
             meta = self._metadata(at)
@@ -155,10 +164,10 @@ class KvEngine:
                 raise CasMismatch("check-and-set parameter did not match the current "
                                   f"version (current version: {version})")
             try:
-                return await self.put(at, merge_patch(current["data"], patch), version)
-            except CasMismatch:
-                if cas is not None:
-                    raise
+                return await self.put(at, merge_patch(current["data"], patch), cas,
+                                      expect_current=version)
+            except _Changed:
+                continue  # someone wrote in between: merge onto the new version
         raise ServiceUnavailable("the secret kept changing during the patch; retry")
 
     async def set_version_state(self, at: KvPath, action: cmd_pb.KvSetVersionState.Action,
