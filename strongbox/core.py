@@ -44,6 +44,13 @@ from strongbox.errors import (
 from strongbox.obs import inject_metadata
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
+from strongbox.policy import (
+    ACL,
+    DEFAULT_POLICY,
+    DEFAULT_POLICY_NAME,
+    ROOT_POLICY_NAME,
+    parse_policy,
+)
 from strongbox.raft.log import CommandLog
 from strongbox.seal import unseal as unseal_mod
 from strongbox.state.store import Store
@@ -74,6 +81,8 @@ class Core:
         self.keyring: Keyring | None = None
         self.unseal_progress = unseal_mod.UnsealProgress()
         self._unsealed_cluster: bytes | None = None
+        self._acls: dict[tuple[str, ...], ACL] = {}
+        self._acl_generation = -1
         self.audit = AuditBroker(on_failure=self._audit_failed)
         self.on_audit_failure: list[Callable[[str], None]] = []
         self.audit_sync = AuditSync(store, self.audit, Path(config.data_dir))
@@ -131,7 +140,10 @@ class Core:
                 options={"version": "2"}, created_time_ns=now)],
             root_token_hash=token_hash,
             root_token=rec.TokenRecord(accessor=secrets.token_urlsafe(18), policies=["root"],
-                                       display_name="root", creation_time_ns=now),
+                                       display_name="root", creation_time_ns=now,
+                                       type="service"),
+            policies=[rec.PolicyRecord(name=DEFAULT_POLICY_NAME, text=DEFAULT_POLICY,
+                                       created_time_ns=now, updated_time_ns=now)],
         )
         result = await self.submit(cmd_pb.Command(init_cluster=op))
         if result.code == rec.ApplyResult.ALREADY_INITIALIZED:
@@ -197,9 +209,36 @@ class Core:
             hook(reason)
 
     def authorize(self, token: rec.TokenRecord, capability: str, path: str) -> None:
-        """Policy hook. Until ACL policies exist, only the root policy grants anything."""
-        if "root" not in token.policies:
-            raise PermissionDenied()
+        """The token's policies must grant `capability` on `path` (Vault's ACL rules).
+
+        A write (`update`) is also allowed by `create`: Vault picks one of the two by
+        whether the path exists, which we do not look up for the check.
+        """
+        if ROOT_POLICY_NAME in token.policies:
+            return
+        acl = self.acl_for(tuple(token.policies))
+        if acl.allows(path, capability):
+            return
+        if capability == "update" and acl.allows(path, "create"):
+            return
+        raise PermissionDenied()
+
+    def acl_for(self, policies: tuple[str, ...]) -> ACL:
+        """The compiled ACL of a policy set, cached until any policy changes."""
+        generation = self.store.policy_generation()
+        if generation != self._acl_generation:
+            self._acls.clear()
+            self._acl_generation = generation
+        key = tuple(sorted(set(policies)))
+        acl = self._acls.get(key)
+        if acl is None:
+            parsed = []
+            for name in key:
+                record = self.store.policy(name)
+                if record is not None:
+                    parsed.append(parse_policy(name, record.text))
+            acl = self._acls[key] = ACL.from_policies(parsed)
+        return acl
 
     # --- writes -------------------------------------------------------------
 

@@ -22,7 +22,15 @@ from urllib.parse import parse_qsl
 
 from opentelemetry import trace
 
-from strongbox.api import auth_token, forwarding, sys_audit, sys_metrics, sys_raft, sys_seal
+from strongbox.api import (
+    auth_token,
+    forwarding,
+    sys_audit,
+    sys_metrics,
+    sys_policy,
+    sys_raft,
+    sys_seal,
+)
 from strongbox.api import kv as kv_api
 from strongbox.api.audit_entries import audit_refusal, audited
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
@@ -47,8 +55,8 @@ PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
 ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
-          **auth_token.ROUTES}
-PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES}
+          **sys_policy.ROUTES, **auth_token.ROUTES}
+PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES}
 
 
 def find_route(path: str) -> Route | None:

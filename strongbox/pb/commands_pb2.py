@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from strongbox.pb import records_pb2 as strongbox_dot_pb_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstrongbox/pb/commands.proto\x12\x0cstrongbox.pb\x1a\x1astrongbox/pb/records.proto\"\x82\x06\n\x07\x43ommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12\x14\n\x0crequest_hash\x18\x03 \x01(\x0c\x12\x13\n\x0btraceparent\x18\x04 \x01(\t\x12\"\n\x04noop\x18\n \x01(\x0b\x32\x12.strongbox.pb.NoopH\x00\x12\x31\n\x0cinit_cluster\x18\x0b \x01(\x0b\x32\x19.strongbox.pb.InitClusterH\x00\x12-\n\nrotate_kek\x18\x0c \x01(\x0b\x32\x17.strongbox.pb.RotateKekH\x00\x12%\n\x06kv_put\x18\x14 \x01(\x0b\x32\x13.strongbox.pb.KvPutH\x00\x12?\n\x14kv_set_version_state\x18\x15 \x01(\x0b\x32\x1f.strongbox.pb.KvSetVersionStateH\x00\x12:\n\x11kv_write_metadata\x18\x16 \x01(\x0b\x32\x1d.strongbox.pb.KvWriteMetadataH\x00\x12<\n\x12kv_delete_metadata\x18\x17 \x01(\x0b\x32\x1e.strongbox.pb.KvDeleteMetadataH\x00\x12\x36\n\x0fkv_write_config\x18\x18 \x01(\x0b\x32\x1b.strongbox.pb.KvWriteConfigH\x00\x12\x33\n\rrestore_begin\x18\x1e \x01(\x0b\x32\x1a.strongbox.pb.RestoreBeginH\x00\x12\x33\n\rrestore_chunk\x18\x1f \x01(\x0b\x32\x1a.strongbox.pb.RestoreChunkH\x00\x12/\n\x0brestore_end\x18  \x01(\x0b\x32\x18.strongbox.pb.RestoreEndH\x00\x12\x31\n\x0c\x61udit_enable\x18( \x01(\x0b\x32\x19.strongbox.pb.AuditEnableH\x00\x12\x33\n\raudit_disable\x18) \x01(\x0b\x32\x1a.strongbox.pb.AuditDisableH\x00\x42\x04\n\x02op\"\x06\n\x04Noop\"\xd4\x01\n\x0bInitCluster\x12,\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x1b.strongbox.pb.ClusterRecord\x12$\n\x04keys\x18\x02 \x03(\x0b\x32\x16.strongbox.pb.NamedKey\x12)\n\x06mounts\x18\x03 \x03(\x0b\x32\x19.strongbox.pb.MountRecord\x12\x17\n\x0froot_token_hash\x18\x04 \x01(\x0c\x12-\n\nroot_token\x18\x05 \x01(\x0b\x32\x19.strongbox.pb.TokenRecord\">\n\x08NamedKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x03key\x18\x02 \x01(\x0b\x32\x17.strongbox.pb.KeyRecord\"1\n\tRotateKek\x12$\n\x03kek\x18\x01 \x01(\x0b\x32\x17.strongbox.pb.KeyRecord\"\x95\x01\n\x05KvPut\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x0f\n\x07has_cas\x18\x05 \x01(\x08\x12\x0b\n\x03\x63\x61s\x18\x06 \x01(\x04\x12-\n\x06record\x18\x07 \x01(\x0b\x32\x1d.strongbox.pb.KvVersionRecord\"\xd3\x01\n\x11KvSetVersionState\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x36\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32&.strongbox.pb.KvSetVersionState.Action\x12\x10\n\x08versions\x18\x05 \x03(\x04\x12\x0e\n\x06latest\x18\x06 \x01(\x08\"4\n\x06\x41\x63tion\x12\x0f\n\x0bSOFT_DELETE\x10\x00\x12\x0c\n\x08UNDELETE\x10\x01\x12\x0b\n\x07\x44\x45STROY\x10\x02\"\xe1\x02\n\x0fKvWriteMetadata\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x19\n\x0cmax_versions\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x19\n\x0c\x63\x61s_required\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12$\n\x17\x64\x65lete_version_after_ns\x18\x06 \x01(\x03H\x02\x88\x01\x01\x12/\n\x0f\x63ustom_metadata\x18\x07 \x01(\x0b\x32\x16.strongbox.pb.Envelope\x12\x1b\n\x13set_custom_metadata\x18\x08 \x01(\x08\x12\x1f\n\x12\x64\x65stroy_protection\x18\t \x01(\x08H\x03\x88\x01\x01\x42\x0f\n\r_max_versionsB\x0f\n\r_cas_requiredB\x1a\n\x18_delete_version_after_nsB\x15\n\x13_destroy_protection\"B\n\x10KvDeleteMetadata\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"Y\n\rKvWriteConfig\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12&\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x16.strongbox.pb.KvConfig\"\"\n\x0cRestoreBegin\x12\x12\n\nrestore_id\x18\x01 \x01(\t\"7\n\rRestoreRecord\x12\n\n\x02\x64\x62\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\"P\n\x0cRestoreChunk\x12\x12\n\nrestore_id\x18\x01 \x01(\t\x12,\n\x07records\x18\x02 \x03(\x0b\x32\x1b.strongbox.pb.RestoreRecord\" \n\nRestoreEnd\x12\x12\n\nrestore_id\x18\x01 \x01(\t\">\n\x0b\x41uditEnable\x12/\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1f.strongbox.pb.AuditDeviceRecord\"\x1c\n\x0c\x41uditDisable\x12\x0c\n\x04path\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bstrongbox/pb/commands.proto\x12\x0cstrongbox.pb\x1a\x1astrongbox/pb/records.proto\"\xd0\x07\n\x07\x43ommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ns\x18\x02 \x01(\x03\x12\x14\n\x0crequest_hash\x18\x03 \x01(\x0c\x12\x13\n\x0btraceparent\x18\x04 \x01(\t\x12\"\n\x04noop\x18\n \x01(\x0b\x32\x12.strongbox.pb.NoopH\x00\x12\x31\n\x0cinit_cluster\x18\x0b \x01(\x0b\x32\x19.strongbox.pb.InitClusterH\x00\x12-\n\nrotate_kek\x18\x0c \x01(\x0b\x32\x17.strongbox.pb.RotateKekH\x00\x12%\n\x06kv_put\x18\x14 \x01(\x0b\x32\x13.strongbox.pb.KvPutH\x00\x12?\n\x14kv_set_version_state\x18\x15 \x01(\x0b\x32\x1f.strongbox.pb.KvSetVersionStateH\x00\x12:\n\x11kv_write_metadata\x18\x16 \x01(\x0b\x32\x1d.strongbox.pb.KvWriteMetadataH\x00\x12<\n\x12kv_delete_metadata\x18\x17 \x01(\x0b\x32\x1e.strongbox.pb.KvDeleteMetadataH\x00\x12\x36\n\x0fkv_write_config\x18\x18 \x01(\x0b\x32\x1b.strongbox.pb.KvWriteConfigH\x00\x12\x33\n\rrestore_begin\x18\x1e \x01(\x0b\x32\x1a.strongbox.pb.RestoreBeginH\x00\x12\x33\n\rrestore_chunk\x18\x1f \x01(\x0b\x32\x1a.strongbox.pb.RestoreChunkH\x00\x12/\n\x0brestore_end\x18  \x01(\x0b\x32\x18.strongbox.pb.RestoreEndH\x00\x12\x31\n\x0c\x61udit_enable\x18( \x01(\x0b\x32\x19.strongbox.pb.AuditEnableH\x00\x12\x33\n\raudit_disable\x18) \x01(\x0b\x32\x1a.strongbox.pb.AuditDisableH\x00\x12\x31\n\x0cpolicy_write\x18\x32 \x01(\x0b\x32\x19.strongbox.pb.PolicyWriteH\x00\x12\x33\n\rpolicy_delete\x18\x33 \x01(\x0b\x32\x1a.strongbox.pb.PolicyDeleteH\x00\x12\x31\n\x0ctoken_create\x18\x34 \x01(\x0b\x32\x19.strongbox.pb.TokenCreateH\x00\x12\x31\n\x0ctoken_revoke\x18\x35 \x01(\x0b\x32\x19.strongbox.pb.TokenRevokeH\x00\x42\x04\n\x02op\"\x06\n\x04Noop\"\x82\x02\n\x0bInitCluster\x12,\n\x07\x63luster\x18\x01 \x01(\x0b\x32\x1b.strongbox.pb.ClusterRecord\x12$\n\x04keys\x18\x02 \x03(\x0b\x32\x16.strongbox.pb.NamedKey\x12)\n\x06mounts\x18\x03 \x03(\x0b\x32\x19.strongbox.pb.MountRecord\x12\x17\n\x0froot_token_hash\x18\x04 \x01(\x0c\x12-\n\nroot_token\x18\x05 \x01(\x0b\x32\x19.strongbox.pb.TokenRecord\x12,\n\x08policies\x18\x06 \x03(\x0b\x32\x1a.strongbox.pb.PolicyRecord\">\n\x08NamedKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x03key\x18\x02 \x01(\x0b\x32\x17.strongbox.pb.KeyRecord\"1\n\tRotateKek\x12$\n\x03kek\x18\x01 \x01(\x0b\x32\x17.strongbox.pb.KeyRecord\"\x95\x01\n\x05KvPut\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x0f\n\x07has_cas\x18\x05 \x01(\x08\x12\x0b\n\x03\x63\x61s\x18\x06 \x01(\x04\x12-\n\x06record\x18\x07 \x01(\x0b\x32\x1d.strongbox.pb.KvVersionRecord\"\xd3\x01\n\x11KvSetVersionState\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x36\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32&.strongbox.pb.KvSetVersionState.Action\x12\x10\n\x08versions\x18\x05 \x03(\x04\x12\x0e\n\x06latest\x18\x06 \x01(\x08\"4\n\x06\x41\x63tion\x12\x0f\n\x0bSOFT_DELETE\x10\x00\x12\x0c\n\x08UNDELETE\x10\x01\x12\x0b\n\x07\x44\x45STROY\x10\x02\"\xe1\x02\n\x0fKvWriteMetadata\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x19\n\x0cmax_versions\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x19\n\x0c\x63\x61s_required\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12$\n\x17\x64\x65lete_version_after_ns\x18\x06 \x01(\x03H\x02\x88\x01\x01\x12/\n\x0f\x63ustom_metadata\x18\x07 \x01(\x0b\x32\x16.strongbox.pb.Envelope\x12\x1b\n\x13set_custom_metadata\x18\x08 \x01(\x08\x12\x1f\n\x12\x64\x65stroy_protection\x18\t \x01(\x08H\x03\x88\x01\x01\x42\x0f\n\r_max_versionsB\x0f\n\r_cas_requiredB\x1a\n\x18_delete_version_after_nsB\x15\n\x13_destroy_protection\"B\n\x10KvDeleteMetadata\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"Y\n\rKvWriteConfig\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\r\n\x05mount\x18\x02 \x01(\t\x12&\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x16.strongbox.pb.KvConfig\"\"\n\x0cRestoreBegin\x12\x12\n\nrestore_id\x18\x01 \x01(\t\"7\n\rRestoreRecord\x12\n\n\x02\x64\x62\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\x0c\x12\r\n\x05value\x18\x03 \x01(\x0c\"P\n\x0cRestoreChunk\x12\x12\n\nrestore_id\x18\x01 \x01(\t\x12,\n\x07records\x18\x02 \x03(\x0b\x32\x1b.strongbox.pb.RestoreRecord\" \n\nRestoreEnd\x12\x12\n\nrestore_id\x18\x01 \x01(\t\">\n\x0b\x41uditEnable\x12/\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x1f.strongbox.pb.AuditDeviceRecord\"\x1c\n\x0c\x41uditDisable\x12\x0c\n\x04path\x18\x01 \x01(\t\"9\n\x0bPolicyWrite\x12*\n\x06policy\x18\x01 \x01(\x0b\x32\x1a.strongbox.pb.PolicyRecord\"\x1c\n\x0cPolicyDelete\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x0bTokenCreate\x12\x12\n\ntoken_hash\x18\x01 \x01(\x0c\x12(\n\x05token\x18\x02 \x01(\x0b\x32\x19.strongbox.pb.TokenRecord\"8\n\x0bTokenRevoke\x12\x10\n\x08\x61\x63\x63\x65ssor\x18\x01 \x01(\t\x12\x17\n\x0forphan_children\x18\x02 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,37 +33,45 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strongbox.pb.commands_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_COMMAND']._serialized_start=74
-  _globals['_COMMAND']._serialized_end=844
-  _globals['_NOOP']._serialized_start=846
-  _globals['_NOOP']._serialized_end=852
-  _globals['_INITCLUSTER']._serialized_start=855
-  _globals['_INITCLUSTER']._serialized_end=1067
-  _globals['_NAMEDKEY']._serialized_start=1069
-  _globals['_NAMEDKEY']._serialized_end=1131
-  _globals['_ROTATEKEK']._serialized_start=1133
-  _globals['_ROTATEKEK']._serialized_end=1182
-  _globals['_KVPUT']._serialized_start=1185
-  _globals['_KVPUT']._serialized_end=1334
-  _globals['_KVSETVERSIONSTATE']._serialized_start=1337
-  _globals['_KVSETVERSIONSTATE']._serialized_end=1548
-  _globals['_KVSETVERSIONSTATE_ACTION']._serialized_start=1496
-  _globals['_KVSETVERSIONSTATE_ACTION']._serialized_end=1548
-  _globals['_KVWRITEMETADATA']._serialized_start=1551
-  _globals['_KVWRITEMETADATA']._serialized_end=1904
-  _globals['_KVDELETEMETADATA']._serialized_start=1906
-  _globals['_KVDELETEMETADATA']._serialized_end=1972
-  _globals['_KVWRITECONFIG']._serialized_start=1974
-  _globals['_KVWRITECONFIG']._serialized_end=2063
-  _globals['_RESTOREBEGIN']._serialized_start=2065
-  _globals['_RESTOREBEGIN']._serialized_end=2099
-  _globals['_RESTORERECORD']._serialized_start=2101
-  _globals['_RESTORERECORD']._serialized_end=2156
-  _globals['_RESTORECHUNK']._serialized_start=2158
-  _globals['_RESTORECHUNK']._serialized_end=2238
-  _globals['_RESTOREEND']._serialized_start=2240
-  _globals['_RESTOREEND']._serialized_end=2272
-  _globals['_AUDITENABLE']._serialized_start=2274
-  _globals['_AUDITENABLE']._serialized_end=2336
-  _globals['_AUDITDISABLE']._serialized_start=2338
-  _globals['_AUDITDISABLE']._serialized_end=2366
+  _globals['_COMMAND']._serialized_end=1050
+  _globals['_NOOP']._serialized_start=1052
+  _globals['_NOOP']._serialized_end=1058
+  _globals['_INITCLUSTER']._serialized_start=1061
+  _globals['_INITCLUSTER']._serialized_end=1319
+  _globals['_NAMEDKEY']._serialized_start=1321
+  _globals['_NAMEDKEY']._serialized_end=1383
+  _globals['_ROTATEKEK']._serialized_start=1385
+  _globals['_ROTATEKEK']._serialized_end=1434
+  _globals['_KVPUT']._serialized_start=1437
+  _globals['_KVPUT']._serialized_end=1586
+  _globals['_KVSETVERSIONSTATE']._serialized_start=1589
+  _globals['_KVSETVERSIONSTATE']._serialized_end=1800
+  _globals['_KVSETVERSIONSTATE_ACTION']._serialized_start=1748
+  _globals['_KVSETVERSIONSTATE_ACTION']._serialized_end=1800
+  _globals['_KVWRITEMETADATA']._serialized_start=1803
+  _globals['_KVWRITEMETADATA']._serialized_end=2156
+  _globals['_KVDELETEMETADATA']._serialized_start=2158
+  _globals['_KVDELETEMETADATA']._serialized_end=2224
+  _globals['_KVWRITECONFIG']._serialized_start=2226
+  _globals['_KVWRITECONFIG']._serialized_end=2315
+  _globals['_RESTOREBEGIN']._serialized_start=2317
+  _globals['_RESTOREBEGIN']._serialized_end=2351
+  _globals['_RESTORERECORD']._serialized_start=2353
+  _globals['_RESTORERECORD']._serialized_end=2408
+  _globals['_RESTORECHUNK']._serialized_start=2410
+  _globals['_RESTORECHUNK']._serialized_end=2490
+  _globals['_RESTOREEND']._serialized_start=2492
+  _globals['_RESTOREEND']._serialized_end=2524
+  _globals['_AUDITENABLE']._serialized_start=2526
+  _globals['_AUDITENABLE']._serialized_end=2588
+  _globals['_AUDITDISABLE']._serialized_start=2590
+  _globals['_AUDITDISABLE']._serialized_end=2618
+  _globals['_POLICYWRITE']._serialized_start=2620
+  _globals['_POLICYWRITE']._serialized_end=2677
+  _globals['_POLICYDELETE']._serialized_start=2679
+  _globals['_POLICYDELETE']._serialized_end=2707
+  _globals['_TOKENCREATE']._serialized_start=2709
+  _globals['_TOKENCREATE']._serialized_end=2784
+  _globals['_TOKENREVOKE']._serialized_start=2786
+  _globals['_TOKENREVOKE']._serialized_end=2842
 # @@protoc_insertion_point(module_scope)

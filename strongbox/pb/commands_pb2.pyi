@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,10 @@ class Command(_message.Message):
     RESTORE_END_FIELD_NUMBER: _ClassVar[int]
     AUDIT_ENABLE_FIELD_NUMBER: _ClassVar[int]
     AUDIT_DISABLE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_WRITE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DELETE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_CREATE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_REVOKE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -44,25 +48,31 @@ class Command(_message.Message):
     restore_end: RestoreEnd
     audit_enable: AuditEnable
     audit_disable: AuditDisable
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ...) -> None: ...
+    policy_write: PolicyWrite
+    policy_delete: PolicyDelete
+    token_create: TokenCreate
+    token_revoke: TokenRevoke
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class InitCluster(_message.Message):
-    __slots__ = ("cluster", "keys", "mounts", "root_token_hash", "root_token")
+    __slots__ = ("cluster", "keys", "mounts", "root_token_hash", "root_token", "policies")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     MOUNTS_FIELD_NUMBER: _ClassVar[int]
     ROOT_TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
     ROOT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
     cluster: _records_pb2.ClusterRecord
     keys: _containers.RepeatedCompositeFieldContainer[NamedKey]
     mounts: _containers.RepeatedCompositeFieldContainer[_records_pb2.MountRecord]
     root_token_hash: bytes
     root_token: _records_pb2.TokenRecord
-    def __init__(self, cluster: _Optional[_Union[_records_pb2.ClusterRecord, _Mapping]] = ..., keys: _Optional[_Iterable[_Union[NamedKey, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[_records_pb2.MountRecord, _Mapping]]] = ..., root_token_hash: _Optional[bytes] = ..., root_token: _Optional[_Union[_records_pb2.TokenRecord, _Mapping]] = ...) -> None: ...
+    policies: _containers.RepeatedCompositeFieldContainer[_records_pb2.PolicyRecord]
+    def __init__(self, cluster: _Optional[_Union[_records_pb2.ClusterRecord, _Mapping]] = ..., keys: _Optional[_Iterable[_Union[NamedKey, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[_records_pb2.MountRecord, _Mapping]]] = ..., root_token_hash: _Optional[bytes] = ..., root_token: _Optional[_Union[_records_pb2.TokenRecord, _Mapping]] = ..., policies: _Optional[_Iterable[_Union[_records_pb2.PolicyRecord, _Mapping]]] = ...) -> None: ...
 
 class NamedKey(_message.Message):
     __slots__ = ("name", "key")
@@ -203,3 +213,31 @@ class AuditDisable(_message.Message):
     PATH_FIELD_NUMBER: _ClassVar[int]
     path: str
     def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class PolicyWrite(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: _records_pb2.PolicyRecord
+    def __init__(self, policy: _Optional[_Union[_records_pb2.PolicyRecord, _Mapping]] = ...) -> None: ...
+
+class PolicyDelete(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class TokenCreate(_message.Message):
+    __slots__ = ("token_hash", "token")
+    TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token_hash: bytes
+    token: _records_pb2.TokenRecord
+    def __init__(self, token_hash: _Optional[bytes] = ..., token: _Optional[_Union[_records_pb2.TokenRecord, _Mapping]] = ...) -> None: ...
+
+class TokenRevoke(_message.Message):
+    __slots__ = ("accessor", "orphan_children")
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    ORPHAN_CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    orphan_children: bool
+    def __init__(self, accessor: _Optional[str] = ..., orphan_children: _Optional[bool] = ...) -> None: ...

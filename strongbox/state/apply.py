@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError
 from strongbox.errors import StoreFull
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import apply_audit, apply_kv, apply_restore, keys
+from strongbox.state import apply_audit, apply_auth, apply_kv, apply_restore, keys
 from strongbox.state.store import Store, txn_get
 
 log = logging.getLogger("strongbox.state")
@@ -47,7 +47,9 @@ def apply_init_cluster(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
     txn.put(keys.KEK_TERM, keys.u64(1), db=store.db["meta"])
     for mount in op.mounts:
         txn.put(keys.mount_key("", mount.path), mount.SerializeToString(), db=store.db["mounts"])
-    txn.put(op.root_token_hash, op.root_token.SerializeToString(), db=store.db["tokens"])
+    apply_auth.put_token(store, txn, op.root_token_hash, op.root_token)
+    for policy in op.policies:
+        apply_auth.put_policy(store, txn, policy)
     return ok()
 
 
@@ -82,6 +84,10 @@ HANDLERS: dict[str, Handler] = {
     "restore_end": apply_restore.apply_restore_end,
     "audit_enable": apply_audit.apply_audit_enable,
     "audit_disable": apply_audit.apply_audit_disable,
+    "policy_write": apply_auth.apply_policy_write,
+    "policy_delete": apply_auth.apply_policy_delete,
+    "token_create": apply_auth.apply_token_create,
+    "token_revoke": apply_auth.apply_token_revoke,
 }
 
 

@@ -12,6 +12,11 @@ CLUSTER = b"cluster"
 KEK_TERM = b"kek_term"
 RESTORE = b"restore"  # id of a snapshot restore in progress
 AUDIT_GENERATION = b"audit_gen"  # bumped by every audit device change
+POLICY_GENERATION = b"policy_gen"  # bumped by every policy change (ACL caches key on it)
+
+
+def child_key(parent_accessor: str, child_accessor: str) -> bytes:
+    return f"{parent_accessor}\0{child_accessor}".encode()
 
 
 def u64(value: int) -> bytes:

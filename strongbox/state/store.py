@@ -53,7 +53,7 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 
 DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency",
-             "audit")
+             "audit", "policies", "token_accessors", "token_children")
 M = TypeVar("M", bound=Message)
 
 DEFAULT_ENV_NAME = "store"
@@ -349,6 +349,22 @@ class Store:
                     record.ParseFromString(raw)
                     out.append(record)
         return out
+
+    def policy(self, name: str) -> rec.PolicyRecord | None:
+        return self._get_record("policies", name.encode(), rec.PolicyRecord)
+
+    def policy_names(self) -> list[str]:
+        active = self._active
+        with active.env.begin(db=active.db["policies"]) as txn:
+            return [bytes(k).decode() for k in txn.cursor().iternext(keys=True, values=False)]
+
+    def policy_generation(self) -> int:
+        raw = self._get("meta", keys.POLICY_GENERATION)
+        return keys.from_u64(raw) if raw else 0
+
+    def token_by_accessor(self, accessor: str) -> rec.TokenRecord | None:
+        token_hash = self._get("token_accessors", accessor.encode())
+        return None if token_hash is None else self.token(token_hash)
 
     def token(self, token_hash: bytes) -> rec.TokenRecord | None:
         return self._get_record("tokens", token_hash, rec.TokenRecord)

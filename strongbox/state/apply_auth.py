@@ -1,0 +1,125 @@
+"""Apply handlers of ACL policies and tokens (called by `state.apply` only).
+
+Tokens live under their keyed hash (`tokens`), with an accessor index
+(`token_accessors`: accessor -> hash) and a parent -> child index
+(`token_children`: "parent\\0child" -> ""). Revoking a token revokes its whole
+tree in the same transaction, so a revoked parent's children stop working on
+every node as soon as the entry is applied there.
+"""
+
+from __future__ import annotations
+
+import lmdb
+
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+from strongbox.state.store import Store, txn_get
+
+Result = rec.ApplyResult
+MAX_TREE = 100_000  # a bound on one revocation; beyond it the tree is cut at this size
+
+
+def _bump_policies(store: Store, txn: lmdb.Transaction) -> None:
+    raw = txn_get(txn, keys.POLICY_GENERATION, store.db["meta"])
+    txn.put(keys.POLICY_GENERATION, keys.u64((keys.from_u64(raw) if raw else 0) + 1),
+            db=store.db["meta"])
+
+
+def put_policy(store: Store, txn: lmdb.Transaction, policy: rec.PolicyRecord) -> None:
+    txn.put(policy.name.encode(), policy.SerializeToString(), db=store.db["policies"])
+    _bump_policies(store, txn)
+
+
+def apply_policy_write(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    policy = command.policy_write.policy
+    old = txn_get(txn, policy.name.encode(), store.db["policies"])
+    if old is not None:
+        policy.created_time_ns = rec.PolicyRecord.FromString(old).created_time_ns
+    put_policy(store, txn, policy)
+    return Result(code=Result.OK)
+
+
+def apply_policy_delete(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    name = command.policy_delete.name.encode()
+    if txn_get(txn, name, store.db["policies"]) is not None:
+        txn.delete(name, db=store.db["policies"])
+        _bump_policies(store, txn)
+    return Result(code=Result.OK)  # deleting a missing policy succeeds, as in Vault
+
+
+def put_token(store: Store, txn: lmdb.Transaction, token_hash: bytes,
+              token: rec.TokenRecord) -> None:
+    token.token_hash = token_hash
+    txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
+    txn.put(token.accessor.encode(), token_hash, db=store.db["token_accessors"])
+    if token.parent_accessor:
+        txn.put(keys.child_key(token.parent_accessor, token.accessor), b"",
+                db=store.db["token_children"])
+
+
+def apply_token_create(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.token_create
+    parent = op.token.parent_accessor
+    if parent and txn_get(txn, parent.encode(), store.db["token_accessors"]) is None:
+        return Result(code=Result.INVALID, message="the parent token was revoked")
+    put_token(store, txn, op.token_hash, op.token)
+    return Result(code=Result.OK)
+
+
+def _children(store: Store, txn: lmdb.Transaction, accessor: str) -> list[str]:
+    prefix = f"{accessor}\0".encode()
+    cursor = txn.cursor(db=store.db["token_children"])
+    out: list[str] = []
+    if cursor.set_range(prefix):
+        for raw in cursor.iternext(keys=True, values=False):
+            key = bytes(raw)
+            if not key.startswith(prefix):
+                break
+            out.append(key[len(prefix):].decode())
+    return out
+
+
+def _delete_token(store: Store, txn: lmdb.Transaction, accessor: str) -> rec.TokenRecord | None:
+    token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
+    if token_hash is None:
+        return None
+    raw = txn_get(txn, token_hash, store.db["tokens"])
+    txn.delete(accessor.encode(), db=store.db["token_accessors"])
+    txn.delete(token_hash, db=store.db["tokens"])
+    if raw is None:
+        return None
+    token = rec.TokenRecord.FromString(raw)
+    if token.parent_accessor:
+        txn.delete(keys.child_key(token.parent_accessor, accessor),
+                   db=store.db["token_children"])
+    return token
+
+
+def apply_token_revoke(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.token_revoke
+    if txn_get(txn, op.accessor.encode(), store.db["token_accessors"]) is None:
+        return Result(code=Result.OK)  # already gone: revocation is idempotent
+    if op.orphan_children:
+        for child in _children(store, txn, op.accessor):
+            _orphan(store, txn, op.accessor, child)
+        _delete_token(store, txn, op.accessor)
+        return Result(code=Result.OK)
+    pending, revoked = [op.accessor], 0
+    while pending and revoked < MAX_TREE:
+        accessor = pending.pop()
+        pending.extend(_children(store, txn, accessor))
+        _delete_token(store, txn, accessor)
+        revoked += 1
+    return Result(code=Result.OK, version=revoked)
+
+
+def _orphan(store: Store, txn: lmdb.Transaction, parent: str, child: str) -> None:
+    txn.delete(keys.child_key(parent, child), db=store.db["token_children"])
+    token_hash = txn_get(txn, child.encode(), store.db["token_accessors"])
+    raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
+    if token_hash is None or raw is None:
+        return
+    token = rec.TokenRecord.FromString(raw)
+    token.parent_accessor = ""
+    txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
