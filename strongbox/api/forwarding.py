@@ -33,7 +33,7 @@ from opentelemetry.trace import Tracer
 from strongbox.api.envelope import Response
 from strongbox.api.request import Request
 from strongbox.core import Core
-from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed
+from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed, RateLimited
 from strongbox.obs import extract_metadata, inject_metadata
 from strongbox.pb import cluster_pb2 as pb
 from strongbox.pb import commands_pb2 as cmd_pb
@@ -98,17 +98,42 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
         headers=[pb.Header(name=k, value=v) for k, v in request.headers.items()
                  if k not in ("host", "content-length", "connection")],
         body=request.body, remote_addr=request.remote_addr, request_id=request.request_id)
-    loop = asyncio.get_running_loop()
-    metadata = inject_metadata()  # here: the executor thread does not see our span
     try:
-        answer: pb.HttpResponse = await loop.run_in_executor(
-            None, lambda: stub.Forward(message, timeout=FORWARD_TIMEOUT_S, metadata=metadata))
+        answer = await _call(stub, message)
     except grpc.RpcError as exc:
-        raise BadGateway(f"forwarding to the leader failed ({exc.code().name}); "
-                         "retry") from None
+        code = exc.code()
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise RateLimited("the leader is busy with forwarded requests; retry after the "
+                              "Retry-After delay", retry_after=1) from None
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise NoLeader("the leader did not answer in time; if this was a write, its "
+                           "outcome is unknown: retry with the same Idempotency-Key") from None
+        raise BadGateway(f"forwarding to the leader failed ({code.name}); retry") from None
     return Response(answer.status, answer.body,
                     [(h.name.encode(), h.value.encode()) for h in answer.headers
                      if h.name not in ("content-length", "x-request-id")])
+
+
+async def _call(stub: Any, message: pb.HttpRequest) -> pb.HttpResponse:
+    """The Forward RPC without parking a thread: gRPC's future, awaited on the loop."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[pb.HttpResponse] = loop.create_future()
+    call = stub.Forward.future(message, timeout=FORWARD_TIMEOUT_S, metadata=inject_metadata())
+
+    def finished(result: Any) -> None:
+        loop.call_soon_threadsafe(_settle, done, result)
+
+    call.add_done_callback(finished)
+    return await done
+
+
+def _settle(done: asyncio.Future[pb.HttpResponse], call: Any) -> None:
+    if done.done():
+        return
+    try:
+        done.set_result(call.result())
+    except grpc.RpcError as exc:
+        done.set_exception(exc)
 
 
 AsgiApp = Callable[[dict[str, Any], Any, Any], Any]

@@ -164,7 +164,9 @@ async def post_snapshot_force(ctx: Context) -> Response:
 
 
 async def step_down(ctx: Context) -> Response:
-    ctx.core.log.step_down()
+    if not ctx.core.log.is_leader():
+        return await forwarding.forward(ctx.core, ctx.request, "/v1/" + ctx.request.path)
+    await ctx.core.log.step_down(ctx.core.config.limits.write_timeout_s)
     return no_content()
 
 

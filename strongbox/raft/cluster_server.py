@@ -9,6 +9,7 @@ peers the transport knows (by certificate CN); `Forward` calls are handed to
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +23,8 @@ from strongbox.raft.cluster_tls import SERVER_OPTIONS, ClusterTls, peer_id
 from strongbox.raft.transport_grpc import GrpcTransport
 
 log = logging.getLogger("strongbox.raft.server")
+WORKERS = 32
+MAX_CONCURRENT_FORWARDS = 12  # the rest of the workers stay free for Raft, Hello and Join
 ForwardHandler = Callable[[pb.HttpRequest, str, Any], pb.HttpResponse]
 JoinHandler = Callable[[str, str], list[str]]  # (node id, address) -> members; raises
 
@@ -57,6 +60,16 @@ class _Servicer(pb_grpc.ClusterServicer):
         if peer is None or transport is None or not transport.knows(peer):
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
                           f"{peer or 'a client without a certificate CN'} is not a member")
+        if not self.owner.forward_slots.acquire(blocking=False):
+            # Forwards share the worker threads with Raft streams: never let them take all.
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many forwarded requests")
+        try:
+            return self._forward(request, context, peer, handler)
+        finally:
+            self.owner.forward_slots.release()
+
+    def _forward(self, request: pb.HttpRequest, context: grpc.ServicerContext, peer: str,
+                 handler: ForwardHandler | None) -> pb.HttpResponse:
         if handler is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "this node cannot serve forwarded "
                           "requests yet")
@@ -94,7 +107,8 @@ class ClusterServer:
         self.transport: GrpcTransport | None = None
         self.forward_handler: ForwardHandler | None = None
         self.join_handler: JoinHandler | None = None
-        self._server = grpc.server(ThreadPoolExecutor(max_workers=16,
+        self.forward_slots = threading.BoundedSemaphore(MAX_CONCURRENT_FORWARDS)
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=WORKERS,
                                                       thread_name_prefix="cluster-rpc"),
                                    options=SERVER_OPTIONS)
         pb_grpc.add_ClusterServicer_to_server(_Servicer(self), self._server)  # type: ignore[no-untyped-call]

@@ -63,7 +63,7 @@ class CommandLog(Protocol):
 
     async def remove_peer(self, node_id: str, timeout: float) -> None: ...
 
-    def step_down(self) -> None: ...
+    async def step_down(self, timeout: float) -> None: ...
 
     def join(self, timeout: float) -> bool:
         """Ask the configured peers to add this node; True once one did (blocking)."""
@@ -99,7 +99,7 @@ class DirectLog:
     async def remove_peer(self, node_id: str, timeout: float) -> None:
         raise NotImplementedError("a DirectLog has no peers")
 
-    def step_down(self) -> None:
+    async def step_down(self, timeout: float) -> None:
         pass
 
     def join(self, timeout: float) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -106,6 +107,7 @@ class RaftLog:
         self.node_id = settings.node_id
         raft_dir = Path(settings.data_dir) / "raft"
         self.journal = DurableJournal(raft_dir, on_fsync=settings.on_fsync)
+        self._tick_tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._leader: str | None = None
         clustered = settings.address is not None
         conf = SyncObjConf(
@@ -141,6 +143,12 @@ class RaftLog:
         return self.transport
 
     def _on_tick(self) -> None:
+        while True:  # work handed over by other threads (pysyncobj state is ours alone)
+            try:
+                task = self._tick_tasks.get_nowait()
+            except queue.Empty:
+                break
+            task()
         self._sync_journal()
         leader = self._sync._getLeader()
         leader_id = None if leader is None else str(leader.id)
@@ -282,8 +290,27 @@ class RaftLog:
             time.sleep(0.5)
         return False
 
-    def step_down(self) -> None:
-        self._sync.transferLeadership()
+    async def step_down(self, timeout: float) -> None:
+        """Hand leadership to the most caught-up follower (pysyncobj's TimeoutNow).
+
+        pysyncobj's state belongs to the tick thread, so the call runs there.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+
+        def done(result: Any, error: int) -> None:
+            loop.call_soon_threadsafe(_resolve, future, error)
+
+        self._tick_tasks.put(lambda: self._sync.transferLeadership(callback=done))
+        self._wake.notify()
+        try:
+            error = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise NoLeader("the leadership transfer did not start in time") from None
+        if error == FAIL_REASON.NOT_LEADER:
+            raise NoLeader("this node is no longer the leader")
+        if error != FAIL_REASON.SUCCESS:
+            raise NoLeader("no follower is caught up enough to take over yet; retry")
 
     def wait_leader(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -321,3 +348,8 @@ def _restart_election_timer(sync: Any) -> None:
     """
     sync._SyncObj__raftElectionDeadline = (
         pysyncobj_clock() + sync._SyncObj__generateRaftTimeout())
+
+
+def _resolve(future: asyncio.Future[int], value: int) -> None:
+    if not future.done():
+        future.set_result(value)

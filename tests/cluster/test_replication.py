@@ -124,3 +124,21 @@ def test_a_sealed_follower_still_replicates(cluster: LocalCluster) -> None:
     with follower.client(cluster.root_token) as client:
         assert client.get("/v1/secret/data/repl/sealed", headers={"X-Vault-Index": index}) \
             .json()["data"]["data"] == {"v": 1}
+
+
+def test_step_down_from_a_follower_moves_leadership(cluster: LocalCluster) -> None:
+    old = cluster.wait_leader()
+    follower = cluster.followers()[0]
+    with follower.client(cluster.root_token) as client:
+        response = client.put("/v1/sys/step-down")
+        assert response.status_code == 204, response.text
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if cluster.wait_leader() is not old:
+            break
+        time.sleep(0.2)
+    new = cluster.wait_leader()
+    assert new is not old
+    with new.client(cluster.root_token) as client:
+        assert client.post("/v1/secret/data/repl/after-step-down", json={"data": {"v": 1}}) \
+            .status_code == 200
