@@ -30,6 +30,7 @@ from strongbox.api import (
     sys_policy,
     sys_raft,
     sys_seal,
+    wrapping,
 )
 from strongbox.api import kv as kv_api
 from strongbox.api.audit_entries import audit_refusal, audited
@@ -55,7 +56,7 @@ PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
 ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
-          **sys_policy.ROUTES, **auth_token.ROUTES}
+          **sys_policy.ROUTES, **auth_token.ROUTES, **wrapping.ROUTES}
 PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES}
 
 
@@ -213,7 +214,7 @@ class StrongBoxApp:
                 self.core.require_keyring()
             if route.auth:
                 self._check_token(ctx, method, sudo=route.sudo)
-            return await audited(ctx, handler)
+            return await wrapping.maybe_wrap(ctx, await audited(ctx, handler))
         if request.path.startswith("sys/"):
             raise NotFound(f"no handler for route \"{request.path}\"")
         return await self._engine(ctx, method)
@@ -274,8 +275,9 @@ class StrongBoxApp:
         if method not in methods:
             raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
                                    f"supported: {', '.join(methods)}", methods)
-        return await audited(ctx, functools.partial(handler, engine=self.kv,
-                                                    mount=mount.path, path=sub), mount.type)
+        response = await audited(ctx, functools.partial(handler, engine=self.kv,
+                                                        mount=mount.path, path=sub), mount.type)
+        return await wrapping.maybe_wrap(ctx, response)
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

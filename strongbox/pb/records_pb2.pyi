@@ -226,3 +226,17 @@ class AuditDeviceRecord(_message.Message):
     options: _containers.ScalarMap[str, str]
     created_time_ns: int
     def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+
+class WrappedRecord(_message.Message):
+    __slots__ = ("accessor", "creation_time_ns", "ttl_ns", "creation_path", "response")
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    CREATION_PATH_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    creation_time_ns: int
+    ttl_ns: int
+    creation_path: str
+    response: Envelope
+    def __init__(self, accessor: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., creation_path: _Optional[str] = ..., response: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...

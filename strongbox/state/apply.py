@@ -88,6 +88,8 @@ HANDLERS: dict[str, Handler] = {
     "policy_delete": apply_auth.apply_policy_delete,
     "token_create": apply_auth.apply_token_create,
     "token_revoke": apply_auth.apply_token_revoke,
+    "wrap_store": apply_auth.apply_wrap_store,
+    "wrap_consume": apply_auth.apply_wrap_consume,
 }
 
 

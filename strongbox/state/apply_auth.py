@@ -123,3 +123,22 @@ def _orphan(store: Store, txn: lmdb.Transaction, parent: str, child: str) -> Non
     token = rec.TokenRecord.FromString(raw)
     token.parent_accessor = ""
     txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
+
+
+def apply_wrap_store(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.wrap_store
+    txn.put(op.token_hash, op.record.SerializeToString(), db=store.db["wrapped"])
+    return Result(code=Result.OK)
+
+
+def apply_wrap_consume(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    token_hash = command.wrap_consume.token_hash
+    raw = txn_get(txn, token_hash, store.db["wrapped"])
+    if raw is None:
+        return Result(code=Result.NOT_FOUND, message="wrapping token is not valid or does "
+                                                     "not exist (it may have been unwrapped)")
+    txn.delete(token_hash, db=store.db["wrapped"])
+    record = rec.WrappedRecord.FromString(raw)
+    if record.creation_time_ns + record.ttl_ns <= command.time_ns:
+        return Result(code=Result.NOT_FOUND, message="wrapping token has expired")
+    return Result(code=Result.OK)

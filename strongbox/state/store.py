@@ -53,7 +53,8 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 
 DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency",
-             "audit", "policies", "token_accessors", "token_children")
+             "audit", "policies", "token_accessors", "token_children",
+             "wrapped")
 M = TypeVar("M", bound=Message)
 
 DEFAULT_ENV_NAME = "store"
@@ -365,6 +366,9 @@ class Store:
     def token_by_accessor(self, accessor: str) -> rec.TokenRecord | None:
         token_hash = self._get("token_accessors", accessor.encode())
         return None if token_hash is None else self.token(token_hash)
+
+    def wrapped(self, token_hash: bytes) -> rec.WrappedRecord | None:
+        return self._get_record("wrapped", token_hash, rec.WrappedRecord)
 
     def token(self, token_hash: bytes) -> rec.TokenRecord | None:
         return self._get_record("tokens", token_hash, rec.TokenRecord)
