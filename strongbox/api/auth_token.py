@@ -3,8 +3,9 @@
 A token is random (`sbs.` + 32 url-safe bytes), chosen by the node that creates it;
 only its keyed hash is replicated. A child token's policies must be a subset of its
 parent's (root may grant anything); revoking a token revokes its children (Vault),
-`revoke-orphan` keeps them. Renewal, batch tokens, periodic tokens and num_uses come
-with the rest of the access-control work: asking for them is a clear 400 until then.
+`revoke-orphan` keeps them. Renewal extends a token up to 768h from its creation.
+Batch tokens, periodic tokens, explicit max TTLs and num_uses come with the rest of
+the access-control work: asking for them is a clear 400 until then.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ async def _create(ctx: Context, orphan: bool) -> Response:
         creation_time_ns=time.time_ns(), ttl_ns=_ttl(body), namespace=parent.namespace,
         parent_accessor="" if no_parent else parent.accessor, meta=meta,
         renewable=bool(body.get("renewable", True)), type="service")
+    record.issued_ttl_ns = record.ttl_ns
     keyring = ctx.core.require_keyring()
     result = await ctx.core.submit(cmd_pb.Command(token_create=cmd_pb.TokenCreate(
         token_hash=keyring.token_hash(token_id), token=record)))
@@ -124,7 +126,8 @@ def _lookup_data(token: rec.TokenRecord, token_id: str | None) -> dict[str, Any]
         ttl, expire = max(0, (expire_ns - time.time_ns()) // 10**9), rfc3339(expire_ns)
     return {
         "accessor": token.accessor, "creation_time": token.creation_time_ns // 10**9,
-        "creation_ttl": token.ttl_ns // 10**9, "display_name": token.display_name,
+        "creation_ttl": (token.issued_ttl_ns or token.ttl_ns) // 10**9,
+        "display_name": token.display_name,
         "entity_id": "", "expire_time": expire, "explicit_max_ttl": 0, "id": token_id or "",
         "meta": dict(token.meta) or None, "num_uses": 0, "orphan": not token.parent_accessor,
         "path": "auth/token/root" if ROOT_POLICY_NAME in token.policies
@@ -191,7 +194,52 @@ async def revoke_orphan(ctx: Context) -> Response:
     return await _revoke(ctx, _by_token(ctx, body["token"]), orphan_children=True)
 
 
+async def _renew(ctx: Context, token: rec.TokenRecord, token_id: str) -> Response:
+    body = ctx.request.raw_json()
+    if not token.ttl_ns:
+        raise BadRequest("this token has no TTL: there is nothing to renew")
+    if not token.renewable:
+        raise BadRequest("lease is not renewable")
+    increment = body.get("increment")
+    try:
+        extra = parse_duration(increment, "increment") if increment not in (None, "", 0) \
+            else (token.issued_ttl_ns or token.ttl_ns)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    now = time.time_ns()
+    # Capped at the system maximum from creation (Vault's max_ttl, 768h by default).
+    ttl = min(now + extra - token.creation_time_ns, DEFAULT_TTL_NS)
+    result = await ctx.core.submit(cmd_pb.Command(token_renew=cmd_pb.TokenRenew(
+        accessor=token.accessor, ttl_ns=ttl)))
+    if result.code != result.OK:
+        raise BadRequest(result.message)
+    token.ttl_ns = ttl
+    block = auth_block(token_id, token)
+    block["lease_duration"] = max(0, (token.creation_time_ns + ttl - now) // 10**9)
+    return json_response(200, envelope(ctx.request.request_id, None, auth=block))
+
+
+async def renew(ctx: Context) -> Response:
+    body = ctx.request.json_body({"token": (str,), "increment": (str, int, type(None))},
+                                 required=("token",))
+    return await _renew(ctx, _by_token(ctx, body["token"]), body["token"])
+
+
+async def renew_self(ctx: Context) -> Response:
+    ctx.request.json_body({"increment": (str, int, type(None)), "token": (str, type(None))})
+    return await _renew(ctx, _caller(ctx), ctx.request.token or "")
+
+
+async def renew_accessor(ctx: Context) -> Response:
+    body = ctx.request.json_body({"accessor": (str,), "increment": (str, int, type(None))},
+                                 required=("accessor",))
+    return await _renew(ctx, _by_accessor(ctx, body["accessor"]), "")
+
+
 ROUTES = {
+    "auth/token/renew": Route({"POST": renew}),
+    "auth/token/renew-self": Route({"POST": renew_self}),
+    "auth/token/renew-accessor": Route({"POST": renew_accessor}),
     "auth/token/create": Route({"POST": create}),
     "auth/token/create-orphan": Route({"POST": create_orphan}, sudo=True),
     "auth/token/lookup-self": Route({"GET": lookup_self}),

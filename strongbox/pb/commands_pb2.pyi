@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class Command(_message.Message):
     TOKEN_REVOKE_FIELD_NUMBER: _ClassVar[int]
     WRAP_STORE_FIELD_NUMBER: _ClassVar[int]
     WRAP_CONSUME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_RENEW_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -56,7 +57,8 @@ class Command(_message.Message):
     token_revoke: TokenRevoke
     wrap_store: WrapStore
     wrap_consume: WrapConsume
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ...) -> None: ...
+    token_renew: TokenRenew
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -259,3 +261,11 @@ class WrapConsume(_message.Message):
     TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
     token_hash: bytes
     def __init__(self, token_hash: _Optional[bytes] = ...) -> None: ...
+
+class TokenRenew(_message.Message):
+    __slots__ = ("accessor", "ttl_ns")
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    ttl_ns: int
+    def __init__(self, accessor: _Optional[str] = ..., ttl_ns: _Optional[int] = ...) -> None: ...

@@ -128,7 +128,7 @@ class KvVersionRecord(_message.Message):
     def __init__(self, value: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...
 
 class TokenRecord(_message.Message):
-    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type")
+    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns")
     class MetaEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class TokenRecord(_message.Message):
     RENEWABLE_FIELD_NUMBER: _ClassVar[int]
     TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_TTL_NS_FIELD_NUMBER: _ClassVar[int]
     accessor: str
     policies: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
@@ -158,7 +159,8 @@ class TokenRecord(_message.Message):
     renewable: bool
     token_hash: bytes
     type: str
-    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ...) -> None: ...
+    issued_ttl_ns: int
+    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ...) -> None: ...
 
 class PolicyRecord(_message.Message):
     __slots__ = ("name", "text", "created_time_ns", "updated_time_ns")

@@ -90,6 +90,7 @@ HANDLERS: dict[str, Handler] = {
     "token_revoke": apply_auth.apply_token_revoke,
     "wrap_store": apply_auth.apply_wrap_store,
     "wrap_consume": apply_auth.apply_wrap_consume,
+    "token_renew": apply_auth.apply_token_renew,
 }
 
 

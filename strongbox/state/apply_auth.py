@@ -142,3 +142,17 @@ def apply_wrap_consume(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
     if record.creation_time_ns + record.ttl_ns <= command.time_ns:
         return Result(code=Result.NOT_FOUND, message="wrapping token has expired")
     return Result(code=Result.OK)
+
+
+def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.token_renew
+    token_hash = txn_get(txn, op.accessor.encode(), store.db["token_accessors"])
+    raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
+    if token_hash is None or raw is None:
+        return Result(code=Result.NOT_FOUND, message="the token was revoked")
+    token = rec.TokenRecord.FromString(raw)
+    if token.creation_time_ns + token.ttl_ns <= command.time_ns:
+        return Result(code=Result.NOT_FOUND, message="the token has expired")
+    token.ttl_ns = op.ttl_ns
+    txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
+    return Result(code=Result.OK)

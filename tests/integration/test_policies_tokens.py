@@ -120,3 +120,20 @@ def test_revoke_self(node: ReadyNode) -> None:
     client(node, token).auth.token.revoke_self()
     with node.client(token) as raw:
         assert raw.get("/v1/auth/token/lookup-self").status_code == 403
+
+
+def test_renew_self_extends_a_token_and_non_renewable_tokens_refuse(node: ReadyNode) -> None:
+    root = client(node, node.root_token)
+    created = root.auth.token.create(ttl="30s")["auth"]
+    app = client(node, created["client_token"])
+    renewed = app.auth.token.renew_self(increment="1h")["auth"]
+    assert 3500 <= renewed["lease_duration"] <= 3600
+    looked = app.lookup_token()["data"]
+    assert looked["creation_ttl"] == 30 and looked["ttl"] > 3500
+    fixed = root.auth.token.create(ttl="1h", renewable=False)["auth"]["client_token"]
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        client(node, fixed).auth.token.renew_self()
+    with pytest.raises(hvac.exceptions.InvalidRequest):  # the root token has no TTL
+        root.auth.token.renew_self()
+    by_accessor = root.auth.token.renew_accessor(created["accessor"], increment="2h")
+    assert by_accessor["auth"]["lease_duration"] > 7000
