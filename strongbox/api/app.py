@@ -210,10 +210,10 @@ class StrongBoxApp:
         route = find_route(request.path)
         if route is not None:
             handler = route.handler_for(method, request.path)
-            if route.unsealed:
-                self.core.require_keyring()
-            if route.auth:
+            if route.auth:  # authenticate() checks the seal first: 503 before 403
                 self._check_token(ctx, method, sudo=route.sudo)
+            elif route.unsealed:
+                self.core.require_keyring()
             return await wrapping.maybe_wrap(ctx, await audited(ctx, handler))
         if request.path.startswith("sys/"):
             raise NotFound(f"no handler for route \"{request.path}\"")
@@ -256,8 +256,7 @@ class StrongBoxApp:
             raise
 
     async def _engine(self, ctx: Context, method: str) -> Response:
-        self.core.require_keyring()
-        self._check_token(ctx, method)
+        self._check_token(ctx, method)  # checks the seal first (503), then the token (403)
         if self.core.store.restore_in_progress():
             raise ServiceUnavailable("a snapshot restore is in progress; retry when it is done")
         if method in ("GET", "HEAD", LIST):
