@@ -22,6 +22,14 @@ from pathlib import Path
 
 from strongbox.audit import AuditBroker
 from strongbox.audit_sync import AuditSync
+from strongbox.auth.throttle import Throttle
+from strongbox.auth.tokens import (
+    BATCH_PREFIX,
+    expired,
+    new_accessor,
+    new_service_token,
+    open_batch_token,
+)
 from strongbox.barrier.aead import DecryptError
 from strongbox.barrier.keyring import (
     AUDIT_HMAC,
@@ -55,16 +63,11 @@ from strongbox.raft.log import CommandLog
 from strongbox.seal import unseal as unseal_mod
 from strongbox.state.store import Store
 
-ROOT_TOKEN_PREFIX = "sbs."  # noqa: S105 - a prefix, not a secret
 # The Raft index of the last write made while serving the current request
 # (one asyncio task per request); the API turns it into X-Vault-Index.
 write_index: ContextVar[int] = ContextVar("write_index", default=0)
 # (request id, request hash) from the client's Idempotency-Key, for the request being served.
 idempotency: ContextVar[tuple[str, bytes] | None] = ContextVar("idempotency", default=None)
-
-
-def new_token(prefix: str = ROOT_TOKEN_PREFIX) -> str:
-    return prefix + secrets.token_urlsafe(24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class Core:
         self.pending_writes = 0
         self.on_write_rejected: list[Callable[[], None]] = []
         self.on_token_error: list[Callable[[str], None]] = []
+        self.login_throttle = Throttle(limit=10, window_s=60.0)
         self.metrics_render: Callable[[], tuple[bytes, str]] | None = None
 
     def _audit_failed(self, device: str) -> None:
@@ -124,7 +128,7 @@ class Core:
             raise BadRequest("StrongBox is already initialized")
         now = time.time_ns()
         material = generate_init_material(now)
-        token = root_token or new_token()
+        token = root_token or new_service_token()
         keyring = Keyring(material.root_key, material.keys.get, lambda: 1)
         token_hash = keyring.token_hash(token)
         keyring.wipe()
@@ -139,9 +143,9 @@ class Core:
                 uuid=str(uuid.uuid4()), description="key/value secret storage",
                 options={"version": "2"}, created_time_ns=now)],
             root_token_hash=token_hash,
-            root_token=rec.TokenRecord(accessor=secrets.token_urlsafe(18), policies=["root"],
+            root_token=rec.TokenRecord(accessor=new_accessor(), policies=["root"],
                                        display_name="root", creation_time_ns=now,
-                                       type="service"),
+                                       type="service", auth_path="auth/token/root"),
             policies=[rec.PolicyRecord(name=DEFAULT_POLICY_NAME, text=DEFAULT_POLICY,
                                        created_time_ns=now, updated_time_ns=now)],
         )
@@ -195,14 +199,33 @@ class Core:
             self._token_error("missing")
             raise PermissionDenied("permission denied: no token was sent "
                                    "(use the X-Vault-Token header)")
-        record = self.store.token(keyring.token_hash(token))
+        if token.startswith(BATCH_PREFIX):
+            record = open_batch_token(keyring, token)
+            if record is not None and record.parent_accessor and \
+                    self.store.token_by_accessor(record.parent_accessor) is None:
+                record = None  # a batch token dies with its parent
+        else:
+            record = self.store.token(keyring.token_hash(token))
         if record is None:
             self._token_error("unknown")
             raise PermissionDenied()
-        if record.ttl_ns and record.creation_time_ns + record.ttl_ns <= time.time_ns():
+        if expired(record, time.time_ns()):
             self._token_error("expired")
             raise PermissionDenied()
+        if record.namespace and self.store.namespace(record.namespace) is None:
+            self._token_error("unknown")
+            raise PermissionDenied()  # batch tokens of a deleted namespace
         return record
+
+    async def use_token(self, record: rec.TokenRecord) -> None:
+        """Spend one use of a limited-use token (through Raft: every node agrees)."""
+        if not record.num_uses:
+            return
+        result = await self.submit(cmd_pb.Command(token_use=cmd_pb.TokenUse(
+            accessor=record.accessor)))
+        if result.code != rec.ApplyResult.OK:
+            self._token_error("exhausted")
+            raise PermissionDenied()
 
     def _token_error(self, reason: str) -> None:
         for hook in self.on_token_error:
@@ -211,30 +234,32 @@ class Core:
     def authorize(self, token: rec.TokenRecord, capability: str, path: str) -> None:
         """The token's policies must grant `capability` on `path` (Vault's ACL rules).
 
-        A write (`update`) is also allowed by `create`: Vault picks one of the two by
-        whether the path exists, which we do not look up for the check.
+        `path` is relative to the token's namespace. A write (`update`) is also
+        allowed by `create`: Vault picks one of the two by whether the path exists,
+        which we do not look up for the check.
         """
         if ROOT_POLICY_NAME in token.policies:
             return
-        acl = self.acl_for(tuple(token.policies))
+        acl = self.acl_for(token.namespace, tuple(token.policies))
         if acl.allows(path, capability):
             return
         if capability == "update" and acl.allows(path, "create"):
             return
         raise PermissionDenied()
 
-    def acl_for(self, policies: tuple[str, ...]) -> ACL:
-        """The compiled ACL of a policy set, cached until any policy changes."""
+    def acl_for(self, namespace: str, policies: tuple[str, ...]) -> ACL:
+        """The compiled ACL of a namespace's policy set, cached until any policy changes."""
         generation = self.store.policy_generation()
         if generation != self._acl_generation:
             self._acls.clear()
             self._acl_generation = generation
-        key = tuple(sorted(set(policies)))
+        names = tuple(sorted(set(policies)))
+        key = (namespace, *names)
         acl = self._acls.get(key)
         if acl is None:
             parsed = []
-            for name in key:
-                record = self.store.policy(name)
+            for name in names:
+                record = self.store.policy(namespace, name)
                 if record is not None:
                     parsed.append(parse_policy(name, record.text))
             acl = self._acls[key] = ACL.from_policies(parsed)
@@ -287,4 +312,4 @@ class Core:
         return record
 
 
-__all__ = ["AUDIT_HMAC", "TOKEN_HMAC", "Core", "InitResult", "new_token"]
+__all__ = ["AUDIT_HMAC", "TOKEN_HMAC", "Core", "InitResult"]

@@ -23,9 +23,12 @@ from urllib.parse import parse_qsl
 from opentelemetry import trace
 
 from strongbox.api import (
+    auth_methods,
     auth_token,
     forwarding,
+    namespaces,
     sys_audit,
+    sys_auth,
     sys_metrics,
     sys_policy,
     sys_raft,
@@ -36,7 +39,7 @@ from strongbox.api import kv as kv_api
 from strongbox.api.audit_entries import audit_refusal, audited
 from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
 from strongbox.api.request import LIST, Request
-from strongbox.api.routing import CAPABILITY, Context, Route
+from strongbox.api.routing import CAPABILITY, Context, Route, namespace_prefix
 from strongbox.core import Core, idempotency, write_index
 from strongbox.engines.kv.engine import KvEngine
 from strongbox.errors import (
@@ -56,8 +59,10 @@ PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
 ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
-          **sys_policy.ROUTES, **auth_token.ROUTES, **wrapping.ROUTES}
-PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES}
+          **sys_policy.ROUTES, **auth_token.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
+          **namespaces.ROUTES}
+PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
+                 **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES}
 
 
 def find_route(path: str) -> Route | None:
@@ -195,28 +200,31 @@ class StrongBoxApp:
             method = LIST
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client") or ("", 0)
+        namespace, rel = namespaces.resolve(self.core.store, headers.get("x-vault-namespace", ""),
+                                            rel)
         request = Request(method=method, path=rel.rstrip("/") if method != LIST else rel,
                           query=query, headers=headers, body=body, request_id=request_id,
-                          remote_addr=str(client[0]),
+                          remote_addr=str(client[0]), namespace=namespace,
                           query_string=scope.get("query_string", b"").decode("latin-1"))
         early = await self._consistency(request, scope["path"])
         if early is not None:
             return early
-        namespace = headers.get("x-vault-namespace", "").strip("/")
-        if namespace and namespace != "root":
-            raise NotFound(f"namespace {namespace!r} does not exist")
         ctx = Context(request=request, core=self.core)
         self.core.audit_sync.refresh()
         route = find_route(request.path)
         if route is not None:
+            if namespace:
+                namespaces.check_namespaced(request.path)
             handler = route.handler_for(method, request.path)
             if route.auth:  # authenticate() checks the seal first: 503 before 403
-                self._check_token(ctx, method, sudo=route.sudo)
+                await self._check_token(ctx, method, sudo=route.sudo)
             elif route.unsealed:
                 self.core.require_keyring()
             return await wrapping.maybe_wrap(ctx, await audited(ctx, handler))
         if request.path.startswith("sys/"):
             raise NotFound(f"no handler for route \"{request.path}\"")
+        if request.path.startswith("auth/"):
+            return await self._auth_method(ctx, method)
         return await self._engine(ctx, method)
 
     async def _consistency(self, request: Request, raw_path: str) -> Response | None:
@@ -245,18 +253,30 @@ class StrongBoxApp:
             raise forwarding.precondition_failed(index, self.core.store.applied_index())
         return None
 
-    def _check_token(self, ctx: Context, method: str, sudo: bool = False) -> None:
+    async def _check_token(self, ctx: Context, method: str, sudo: bool = False) -> None:
         try:
-            ctx.token = self.core.authenticate(ctx.request.token)
-            self.core.authorize(ctx.token, CAPABILITY[method], ctx.request.path)
+            ctx.token = token = self.core.authenticate(ctx.request.token)
+            ctx.acl_path = namespace_prefix(token.namespace, ctx.request.namespace) \
+                + ctx.request.path
+            self.core.authorize(token, CAPABILITY[method], ctx.acl_path)
             if sudo:
-                self.core.authorize(ctx.token, "sudo", ctx.request.path)
+                self.core.authorize(token, "sudo", ctx.acl_path)
+            await self.core.use_token(token)
         except StrongBoxError as exc:
             audit_refusal(ctx, exc)  # failed and forbidden requests are on the record too
             raise
 
+    async def _auth_method(self, ctx: Context, method: str) -> Response:
+        """auth/<mount>/...: a userpass or AppRole mount of the request's namespace."""
+        self.core.require_keyring()
+        found = auth_methods.resolve(self.core.store, ctx.request.namespace,
+                                     ctx.request.path, method)
+        if found.authenticated:
+            await self._check_token(ctx, method)
+        return await wrapping.maybe_wrap(ctx, await audited(ctx, found.handler, found.type))
+
     async def _engine(self, ctx: Context, method: str) -> Response:
-        self._check_token(ctx, method)  # checks the seal first (503), then the token (403)
+        await self._check_token(ctx, method)  # the seal first (503), then the token (403)
         if self.core.store.restore_in_progress():
             raise ServiceUnavailable("a snapshot restore is in progress; retry when it is done")
         if method in ("GET", "HEAD", LIST):

@@ -28,8 +28,8 @@ def _auth(ctx: Context) -> dict[str, Any]:
         return {}
     return {"client_token": ctx.request.token or "", "accessor": token.accessor,
             "display_name": token.display_name, "policies": list(token.policies),
-            "token_policies": list(token.policies), "metadata": None, "entity_id": "",
-            "token_type": "service"}
+            "token_policies": list(token.policies), "metadata": dict(token.meta) or None,
+            "entity_id": "", "token_type": token.type or "service"}
 
 
 def _request(ctx: Context, mount_type: str) -> dict[str, Any]:
@@ -43,18 +43,29 @@ def _request(ctx: Context, mount_type: str) -> dict[str, Any]:
     return {"id": request.request_id, "operation": OPERATIONS.get(request.method, "update"),
             "mount_type": mount_type, "client_token": request.token or "",
             "client_token_accessor": ctx.token.accessor if ctx.token else "",
-            "namespace": {"id": "root", "path": request.namespace}, "path": request.path,
+            "namespace": {"id": request.namespace or "root",
+                          "path": request.namespace + "/" if request.namespace else ""},
+            "path": request.path,
             "data": data, "remote_address": request.remote_addr}
 
 
-def _response_data(response: Response) -> Any:
+def _response_body(response: Response) -> dict[str, Any]:
     if not response.body:
-        return None
+        return {}
     try:
         body = json.loads(response.body)
     except ValueError:
-        return None  # binary (snapshots): not recorded
-    return body.get("data", body) if isinstance(body, dict) else None
+        return {}  # binary (snapshots): not recorded
+    return body if isinstance(body, dict) else {}
+
+
+def _response(response: Response, mount_type: str) -> dict[str, Any]:
+    body = _response_body(response)
+    out = {"mount_type": mount_type, "status": response.status,
+           "data": body.get("data", body or None)}
+    if body.get("auth"):  # logins and token creation: the broker HMACs the token
+        out["auth"] = body["auth"]
+    return out
 
 
 async def audited(ctx: Context, handler: Handler, mount_type: str = "") -> Response:
@@ -85,8 +96,7 @@ def _log_response(ctx: Context, auth: dict[str, Any], request: dict[str, Any],
                   mount_type: str, response: Response, error: str) -> None:
     ctx.core.audit.log_response({
         "type": "response", "auth": auth, "request": request,
-        "response": {"mount_type": mount_type, "status": response.status,
-                     "data": _response_data(response)},
+        "response": _response(response, mount_type),
         "error": error})
 
 

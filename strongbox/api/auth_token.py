@@ -1,30 +1,36 @@
-"""auth/token/: create, look up and revoke service tokens (Vault's token store subset).
+"""auth/token/: Vault's token store — create, look up, renew and revoke tokens.
 
-A token is random (`sbs.` + 32 url-safe bytes), chosen by the node that creates it;
-only its keyed hash is replicated. A child token's policies must be a subset of its
-parent's (root may grant anything); revoking a token revokes its children (Vault),
-`revoke-orphan` keeps them. Renewal extends a token up to 768h from its creation.
-Batch tokens, periodic tokens, explicit max TTLs and num_uses come with the rest of
-the access-control work: asking for them is a clear 400 until then.
+Service tokens (`sbs.…`) are random and stored only as keyed hashes; batch tokens
+(`sbb.…`) are sealed, self-describing and never stored (see `auth.tokens`). A
+child's policies must be a subset of its parent's (root may grant anything);
+revoking a token revokes its children (Vault), `revoke-orphan` keeps them.
+`period` (periodic tokens) needs root or sudo; `explicit_max_ttl` caps every
+renewal; `num_uses` counts down through Raft on each request. Tokens belong to
+the request's namespace; a token is visible only from its namespace and above.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
 from strongbox.api.routing import Context, Route
-from strongbox.core import new_token
+from strongbox.api.token_issue import auth_block, issue, with_default
+from strongbox.auth.tokens import (
+    BATCH_PREFIX,
+    MAX_TTL_NS,
+    expires_at,
+    renewed_ttl,
+)
+from strongbox.auth.tokens import initial_ttl as token_initial_ttl
 from strongbox.errors import BadRequest, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.policy import DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, normalize_policy_name
 from strongbox.timefmt import parse_duration, rfc3339
 
-DEFAULT_TTL_NS = 768 * 3600 * 10**9  # Vault's default max TTL (32 days)
-MAX_TTL_NS = 100 * 365 * 86400 * 10**9
+MAX_NUM_USES = 2**31 - 1
 CREATE_SCHEMA = {
     "policies": (list, type(None)), "ttl": (str, int, type(None)),
     "display_name": (str, type(None)), "meta": (dict, type(None)),
@@ -32,8 +38,8 @@ CREATE_SCHEMA = {
     "renewable": (bool, type(None)), "type": (str, type(None)),
     "explicit_max_ttl": (str, int, type(None)), "period": (str, int, type(None)),
     "num_uses": (int, type(None)), "id": (str, type(None)),
+    "entity_alias": (str, type(None)),
 }
-NOT_YET = ("explicit_max_ttl", "period", "num_uses", "id")
 
 
 def _caller(ctx: Context) -> rec.TokenRecord:
@@ -42,73 +48,93 @@ def _caller(ctx: Context) -> rec.TokenRecord:
     return ctx.token
 
 
-def _policies(body: dict[str, Any], parent: rec.TokenRecord) -> list[str]:
-    raw = body.get("policies") or list(parent.policies)
-    if not all(isinstance(p, str) for p in raw):
-        raise BadRequest("'policies' must be a list of policy names")
-    policies = sorted({normalize_policy_name(p) for p in raw})
-    if not body.get("no_default_policy") and DEFAULT_POLICY_NAME not in policies \
-            and ROOT_POLICY_NAME not in policies:
-        policies.append(DEFAULT_POLICY_NAME)
-    if ROOT_POLICY_NAME not in parent.policies:
-        extra = set(policies) - set(parent.policies) - {DEFAULT_POLICY_NAME}
-        if extra or ROOT_POLICY_NAME in policies:
-            raise PermissionDenied("permission denied: a child token cannot have policies "
-                                   "its parent lacks: " + ", ".join(sorted(extra or {"root"})))
-    return sorted(policies)
-
-
-def _ttl(body: dict[str, Any]) -> int:
-    if body.get("ttl") in (None, "", 0, "0"):
-        return DEFAULT_TTL_NS
+def duration(body: dict[str, Any], name: str) -> int:
+    """A duration field in ns (0 when absent); 400 naming the field when malformed."""
+    value = body.get(name)
+    if value in (None, ""):
+        return 0
     try:
-        ttl = parse_duration(body["ttl"], "ttl")
+        ns = parse_duration(value, name)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    if not 0 < ttl <= MAX_TTL_NS:
-        raise BadRequest("'ttl' must be between 1s and 100 years")
-    return ttl
+    if ns > MAX_TTL_NS:
+        raise BadRequest(f"{name!r} must be at most 100 years")
+    return ns
 
 
-def auth_block(token_id: str, token: rec.TokenRecord) -> dict[str, Any]:
-    return {"client_token": token_id, "accessor": token.accessor,
-            "policies": list(token.policies), "token_policies": list(token.policies),
-            "metadata": dict(token.meta) or None, "lease_duration": token.ttl_ns // 10**9,
-            "renewable": token.renewable, "entity_id": "", "token_type": "service",
-            "orphan": not token.parent_accessor, "mfa_requirement": None,
-            "num_uses": 0}
+def policy_names(raw: Any, field: str = "policies") -> list[str]:
+    """A list of policy names (also accepts Vault's comma-separated string form)."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = [p.strip() for p in raw.split(",") if p.strip()]
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise BadRequest(f"{field!r} must be a list of policy names")
+    return sorted({normalize_policy_name(p) for p in raw})
+
+
+def _policies(ctx: Context, body: dict[str, Any], parent: rec.TokenRecord) -> list[str]:
+    policies = with_default(policy_names(body.get("policies")) or list(parent.policies),
+                            bool(body.get("no_default_policy")))
+    if ROOT_POLICY_NAME in parent.policies and parent.namespace == ctx.request.namespace:
+        return policies
+    if parent.namespace != ctx.request.namespace:
+        _require_sudo(ctx, parent, "creating a token in another namespace")
+        return policies
+    extra = set(policies) - set(parent.policies) - {DEFAULT_POLICY_NAME}
+    if extra or ROOT_POLICY_NAME in policies:
+        raise PermissionDenied("permission denied: a child token cannot have policies "
+                               "its parent lacks: " + ", ".join(sorted(extra or {"root"})))
+    return policies
+
+
+def _require_sudo(ctx: Context, parent: rec.TokenRecord, what: str) -> None:
+    try:
+        ctx.core.authorize(parent, "sudo", ctx.acl_path)
+    except PermissionDenied:
+        raise PermissionDenied(f"permission denied: {what} needs a root token or sudo "
+                               f"on {ctx.request.path}") from None
+
+
+def _token_record(ctx: Context, body: dict[str, Any], parent: rec.TokenRecord,
+                  orphan: bool) -> rec.TokenRecord:
+    kind = body.get("type") or "service"
+    if kind not in ("service", "batch"):
+        raise BadRequest("'type' must be \"service\" or \"batch\"")
+    if body.get("id"):
+        raise BadRequest("'id' is not supported: StrongBox chooses every token at random")
+    num_uses = body.get("num_uses") or 0
+    if not 0 <= num_uses <= MAX_NUM_USES:
+        raise BadRequest(f"'num_uses' must be between 0 and {MAX_NUM_USES}")
+    period, explicit_max = duration(body, "period"), duration(body, "explicit_max_ttl")
+    if kind == "batch" and (period or num_uses or body.get("renewable")):
+        raise BadRequest("batch tokens cannot be periodic, renewable or limited-use")
+    if period:
+        _require_sudo(ctx, parent, "a periodic token")
+    if body.get("no_parent") and not orphan:
+        _require_sudo(ctx, parent, "no_parent")
+    meta = body.get("meta") or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise BadRequest("'meta' must map strings to strings")
+    name = body.get("display_name")
+    return rec.TokenRecord(
+        policies=_policies(ctx, body, parent), display_name="token" + (f"-{name}" if name else ""),
+        ttl_ns=token_initial_ttl(duration(body, "ttl"), period, explicit_max),
+        explicit_max_ttl_ns=explicit_max, period_ns=period, num_uses=num_uses,
+        namespace=ctx.request.namespace, meta=meta, type=kind,
+        parent_accessor="" if orphan or body.get("no_parent") else parent.accessor,
+        renewable=kind == "service" and body.get("renewable") is not False,
+        auth_path="auth/token/create" + ("-orphan" if orphan else ""))
 
 
 async def _create(ctx: Context, orphan: bool) -> Response:
     parent = _caller(ctx)
+    if parent.type == "batch":
+        raise BadRequest("batch tokens cannot create more tokens; log in for a service token")
     body = ctx.request.json_body(CREATE_SCHEMA)
-    for name in NOT_YET:
-        if body.get(name):
-            raise BadRequest(f"'{name}' is not supported yet")
-    if body.get("type") not in (None, "", "service"):
-        raise BadRequest("only service tokens are supported yet (type \"service\")")
-    no_parent = orphan or bool(body.get("no_parent"))
-    if body.get("no_parent") and ROOT_POLICY_NAME not in parent.policies:
-        raise PermissionDenied("permission denied: only a root token may set no_parent "
-                               "(use auth/token/create-orphan with sudo)")
-    meta = body.get("meta") or {}
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        raise BadRequest("'meta' must map strings to strings")
-    token_id = new_token()
-    record = rec.TokenRecord(
-        accessor=secrets.token_urlsafe(18), policies=_policies(body, parent),
-        display_name="token" + (f"-{body['display_name']}" if body.get("display_name") else ""),
-        creation_time_ns=time.time_ns(), ttl_ns=_ttl(body), namespace=parent.namespace,
-        parent_accessor="" if no_parent else parent.accessor, meta=meta,
-        renewable=bool(body.get("renewable", True)), type="service")
-    record.issued_ttl_ns = record.ttl_ns
-    keyring = ctx.core.require_keyring()
-    result = await ctx.core.submit(cmd_pb.Command(token_create=cmd_pb.TokenCreate(
-        token_hash=keyring.token_hash(token_id), token=record)))
-    if result.code != result.OK:
-        raise BadRequest(result.message or "the token could not be created")
-    return json_response(200, envelope(ctx.request.request_id, None,
-                                       auth=auth_block(token_id, record)))
+    record = _token_record(ctx, body, parent, orphan)
+    block = await issue(ctx, record)
+    return json_response(200, envelope(ctx.request.request_id, None, auth=block))
 
 
 async def create(ctx: Context) -> Response:
@@ -122,25 +148,36 @@ async def create_orphan(ctx: Context) -> Response:
 def _lookup_data(token: rec.TokenRecord, token_id: str | None) -> dict[str, Any]:
     ttl, expire = 0, None
     if token.ttl_ns:
-        expire_ns = token.creation_time_ns + token.ttl_ns
+        expire_ns = expires_at(token)
         ttl, expire = max(0, (expire_ns - time.time_ns()) // 10**9), rfc3339(expire_ns)
-    return {
+    data = {
         "accessor": token.accessor, "creation_time": token.creation_time_ns // 10**9,
         "creation_ttl": (token.issued_ttl_ns or token.ttl_ns) // 10**9,
-        "display_name": token.display_name,
-        "entity_id": "", "expire_time": expire, "explicit_max_ttl": 0, "id": token_id or "",
-        "meta": dict(token.meta) or None, "num_uses": 0, "orphan": not token.parent_accessor,
-        "path": "auth/token/root" if ROOT_POLICY_NAME in token.policies
-        else "auth/token/create", "policies": list(token.policies), "renewable":
-        token.renewable, "ttl": ttl, "type": "service", "namespace_path": token.namespace}
+        "display_name": token.display_name, "entity_id": "", "expire_time": expire,
+        "explicit_max_ttl": token.explicit_max_ttl_ns // 10**9, "id": token_id or "",
+        "meta": dict(token.meta) or None, "num_uses": token.num_uses,
+        "orphan": not token.parent_accessor, "path": token.auth_path or "auth/token/create",
+        "policies": list(token.policies), "renewable": token.renewable, "ttl": ttl,
+        "type": token.type or "service", "namespace_path": token.namespace + "/"
+        if token.namespace else ""}
+    if token.period_ns:
+        data["period"] = token.period_ns // 10**9
+    return data
+
+
+def _visible(ctx: Context, token: rec.TokenRecord) -> bool:
+    ns = ctx.request.namespace
+    return not ns or token.namespace == ns or token.namespace.startswith(ns + "/")
 
 
 def _by_token(ctx: Context, token_id: Any) -> rec.TokenRecord:
     if not isinstance(token_id, str) or not token_id:
         raise BadRequest("missing required field 'token'")
-    record = ctx.core.store.token(ctx.core.require_keyring().token_hash(token_id))
-    if record is None or (record.ttl_ns and
-                          record.creation_time_ns + record.ttl_ns <= time.time_ns()):
+    try:
+        record = ctx.core.authenticate(token_id)
+    except PermissionDenied:
+        record = None
+    if record is None or not _visible(ctx, record):
         raise BadRequest("bad token: it does not exist, expired or was revoked")
     return record
 
@@ -149,7 +186,7 @@ def _by_accessor(ctx: Context, accessor: Any) -> rec.TokenRecord:
     if not isinstance(accessor, str) or not accessor:
         raise BadRequest("missing required field 'accessor'")
     record = ctx.core.store.token_by_accessor(accessor)
-    if record is None:
+    if record is None or not _visible(ctx, record):
         raise BadRequest("invalid accessor: no token has it")
     return record
 
@@ -170,6 +207,9 @@ async def lookup_accessor(ctx: Context) -> Response:
 
 
 async def _revoke(ctx: Context, token: rec.TokenRecord, orphan_children: bool) -> Response:
+    if token.type == "batch":
+        raise BadRequest("batch tokens cannot be revoked; they expire (or die with their "
+                         "parent)")
     await ctx.core.submit(cmd_pb.Command(token_revoke=cmd_pb.TokenRevoke(
         accessor=token.accessor, orphan_children=orphan_children)))
     return no_content()
@@ -196,27 +236,25 @@ async def revoke_orphan(ctx: Context) -> Response:
 
 async def _renew(ctx: Context, token: rec.TokenRecord, token_id: str) -> Response:
     body = ctx.request.raw_json()
+    if token.type == "batch":
+        raise BadRequest("batch tokens cannot be renewed")
     if not token.ttl_ns:
         raise BadRequest("this token has no TTL: there is nothing to renew")
     if not token.renewable:
         raise BadRequest("lease is not renewable")
-    increment = body.get("increment")
-    try:
-        extra = parse_duration(increment, "increment") if increment not in (None, "", 0) \
-            else (token.issued_ttl_ns or token.ttl_ns)
-    except ValueError as exc:
-        raise BadRequest(str(exc)) from None
     now = time.time_ns()
-    # Capped at the system maximum from creation (Vault's max_ttl, 768h by default).
-    ttl = min(now + extra - token.creation_time_ns, DEFAULT_TTL_NS)
+    ttl = renewed_ttl(token, duration(body, "increment"), now)
     result = await ctx.core.submit(cmd_pb.Command(token_renew=cmd_pb.TokenRenew(
         accessor=token.accessor, ttl_ns=ttl)))
     if result.code != result.OK:
         raise BadRequest(result.message)
     token.ttl_ns = ttl
-    block = auth_block(token_id, token)
-    block["lease_duration"] = max(0, (token.creation_time_ns + ttl - now) // 10**9)
-    return json_response(200, envelope(ctx.request.request_id, None, auth=block))
+    block = auth_block(token_id, token, now)
+    warnings = ["TTL of the token is capped by its explicit max TTL"] \
+        if token.explicit_max_ttl_ns and ttl == token.explicit_max_ttl_ns else None
+    payload = envelope(ctx.request.request_id, None, auth=block)
+    payload["warnings"] = warnings
+    return json_response(200, payload)
 
 
 async def renew(ctx: Context) -> Response:
@@ -250,3 +288,4 @@ ROUTES = {
     "auth/token/revoke-accessor": Route({"POST": revoke_accessor}),
     "auth/token/revoke-orphan": Route({"POST": revoke_orphan}, sudo=True),
 }
+__all__ = ["BATCH_PREFIX", "ROUTES", "duration", "policy_names"]

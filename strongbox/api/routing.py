@@ -8,13 +8,14 @@ capability the policy hook checks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from strongbox.api.envelope import Response
 from strongbox.api.request import Request
 from strongbox.core import Core
-from strongbox.errors import MethodNotAllowed
+from strongbox.errors import MethodNotAllowed, PermissionDenied
 from strongbox.pb import records_pb2 as rec
 
 
@@ -23,9 +24,14 @@ class Context:
     request: Request
     core: Core
     token: rec.TokenRecord | None = None
+    acl_path: str = ""  # the request path as the token's policies see it (namespaces)
 
 
 Handler = Callable[[Context], Awaitable[Response]]
+# Routes inside an auth method's mount: (path regex, {method: handler(ctx, mount=, match=)},
+# needs a token).
+MountHandler = Callable[..., Awaitable[Response]]
+MountRoutes = list[tuple["re.Pattern[str]", dict[str, MountHandler], bool]]
 
 CAPABILITY = {"GET": "read", "HEAD": "read", "LIST": "list", "PUT": "update",
               "POST": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -47,3 +53,19 @@ class Route:
             raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
                                    f"supported: {', '.join(allow)}", allow)
         return handler
+
+
+def namespace_prefix(token_namespace: str, request_namespace: str) -> str:
+    """What to put before a request path to get the path a token's policies see.
+
+    A token works in its own namespace and in the namespaces below it; its policies
+    name paths relative to its own namespace ("team-a/secret/data/x" for a root
+    token reading team-a's secret/data/x). Raises PermissionDenied anywhere else.
+    """
+    if token_namespace == request_namespace:
+        return ""
+    if not token_namespace:
+        return request_namespace + "/"
+    if request_namespace.startswith(token_namespace + "/"):
+        return request_namespace[len(token_namespace) + 1:] + "/"
+    raise PermissionDenied("permission denied: this token belongs to another namespace")

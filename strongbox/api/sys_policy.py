@@ -12,7 +12,7 @@ import time
 
 from strongbox.api.envelope import Response, json_response, no_content, ok
 from strongbox.api.request import LIST
-from strongbox.api.routing import Context, Route
+from strongbox.api.routing import Context, Route, namespace_prefix
 from strongbox.errors import BadRequest, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -29,13 +29,13 @@ def _name(ctx: Context, prefix: str) -> str:
 
 
 async def list_policies(ctx: Context) -> Response:
-    names = sorted([*ctx.core.store.policy_names(), ROOT_POLICY_NAME])
+    names = sorted([*ctx.core.store.policy_names(ctx.request.namespace), ROOT_POLICY_NAME])
     return ok(ctx.request.request_id, {"keys": names, "policies": names})
 
 
 async def read_policy(ctx: Context, prefix: str, legacy: bool) -> Response:
     name = _name(ctx, prefix)
-    record = ctx.core.store.policy(name)
+    record = ctx.core.store.policy(ctx.request.namespace, name)
     if record is None:
         raise NotFound(f"no policy named {name!r}")
     if legacy:  # sys/policy/:name answers Vault's older shape, at the top level too
@@ -54,16 +54,19 @@ async def write_policy(ctx: Context, prefix: str) -> Response:
         raise BadRequest("missing required field 'policy' (the policy text, HCL or JSON)")
     parse_policy(name, text)  # PolicyParseError (400) names the line and column
     now = time.time_ns()
-    await ctx.core.submit(cmd_pb.Command(policy_write=cmd_pb.PolicyWrite(
+    result = await ctx.core.submit(cmd_pb.Command(policy_write=cmd_pb.PolicyWrite(
         policy=rec.PolicyRecord(name=name, text=text, created_time_ns=now,
-                                updated_time_ns=now))))
+                                updated_time_ns=now), namespace=ctx.request.namespace)))
+    if result.code != result.OK:
+        raise NotFound(result.message)
     return no_content()
 
 
 async def delete_policy(ctx: Context, prefix: str) -> Response:
     name = _name(ctx, prefix)
     check_deletable(name)
-    await ctx.core.submit(cmd_pb.Command(policy_delete=cmd_pb.PolicyDelete(name=name)))
+    await ctx.core.submit(cmd_pb.Command(policy_delete=cmd_pb.PolicyDelete(
+        name=name, namespace=ctx.request.namespace)))
     return no_content()
 
 
@@ -92,11 +95,13 @@ async def capabilities_self(ctx: Context) -> Response:
         raise BadRequest("send 'paths': a non-empty list of paths")
     policies = tuple(ctx.token.policies)
     result: dict[str, list[str]] = {}
+    prefix = namespace_prefix(ctx.token.namespace, ctx.request.namespace)
     for path in paths:
         if ROOT_POLICY_NAME in policies:
             result[path] = ["root"]
         else:
-            result[path] = sorted(ctx.core.acl_for(policies).capabilities(path.strip("/")))
+            acl = ctx.core.acl_for(ctx.token.namespace, policies)
+            result[path] = sorted(acl.capabilities(prefix + path.strip("/")))
     if len(paths) == 1:
         result = {**result, "capabilities": result[paths[0]]}
     return ok(ctx.request.request_id, result)

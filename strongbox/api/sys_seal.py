@@ -179,18 +179,6 @@ async def get_key_status(ctx: Context) -> Response:
         "encryptions": 0})
 
 
-async def get_mounts(ctx: Context) -> Response:
-    mounts = {}
-    for mount in ctx.core.store.mounts(ctx.request.namespace):
-        mounts[mount.path] = {
-            "type": mount.type, "description": mount.description,
-            "accessor": mount.accessor, "uuid": mount.uuid, "options": dict(mount.options),
-            "config": {"default_lease_ttl": 0, "max_lease_ttl": 0}, "local": False,
-            "seal_wrap": False, "external_entropy_access": False,
-        }
-    return ok(ctx.request.request_id, mounts)
-
-
 ROUTES: dict[str, Route] = {
     "sys/init": Route({"GET": get_init, "PUT": put_init}, auth=False, unsealed=False),
     "sys/seal-status": Route({"GET": get_seal_status}, auth=False, unsealed=False),
@@ -200,5 +188,4 @@ ROUTES: dict[str, Route] = {
     "sys/seal": Route({"PUT": put_seal}, sudo=True),
     "sys/rotate": Route({"PUT": put_rotate}, sudo=True),
     "sys/key-status": Route({"GET": get_key_status}),
-    "sys/mounts": Route({"GET": get_mounts}),
 }

@@ -11,14 +11,13 @@ when a token was made, for what path and for how long, without consuming it.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from typing import Any
 
 from strongbox.api.envelope import Response, envelope, json_response, ok
 from strongbox.api.routing import Context, Route
+from strongbox.auth.tokens import new_accessor, new_service_token
 from strongbox.barrier import envelope as sealing
-from strongbox.core import new_token
 from strongbox.errors import BadRequest, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -50,7 +49,7 @@ def wrap_ttl(ctx: Context) -> int | None:
 async def wrap(ctx: Context, body: bytes, ttl_ns: int) -> Response:
     """Seal `body` (a JSON response) under a new single-use token; answer with wrap_info."""
     keyring = ctx.core.require_keyring()
-    token, accessor, now = new_token(), secrets.token_urlsafe(18), time.time_ns()
+    token, accessor, now = new_service_token(), new_accessor(), time.time_ns()
     record = rec.WrappedRecord(accessor=accessor, creation_time_ns=now, ttl_ns=ttl_ns,
                                creation_path=ctx.request.path,
                                response=sealing.encrypt(keyring, body, _aad(accessor)))

@@ -31,6 +31,7 @@ from strongbox.pb import records_pb2 as rec
 ROOT_KEY_AAD = b"strongbox|root-key"
 TOKEN_HMAC = "token-hmac"  # noqa: S105 - a key name, not a secret
 AUDIT_HMAC = "audit-hmac"
+BATCH_KEY_LABEL = b"strongbox batch-token key v1"
 
 
 def kek_name(term: int) -> str:
@@ -94,6 +95,8 @@ class Keyring:
         try:
             self._token_hmac = self._open(TOKEN_HMAC)
             self._audit_hmac = self._open(AUDIT_HMAC)
+            batch_key = hmac.new(self._token_hmac, BATCH_KEY_LABEL, sha256).digest()
+            self._batch = cipher_for(batch_key)
         finally:
             root_key[:] = b"\0" * len(root_key)
 
@@ -132,6 +135,16 @@ class Keyring:
         self._check()
         return hmac.new(self._token_hmac, token.encode(), sha256).digest()
 
+    def seal_batch(self, plaintext: bytes) -> bytes:
+        """Seal a batch token's record (key derived from the token HMAC key)."""
+        self._check()
+        return seal(self._batch, plaintext, BATCH_KEY_LABEL)
+
+    def open_batch(self, sealed: bytes) -> bytes:
+        """Raises DecryptError for anything this cluster did not seal as a batch token."""
+        self._check()
+        return open_sealed(self._batch, sealed, BATCH_KEY_LABEL)
+
     def audit_hash(self, value: str) -> str:
         self._check()
         return "hmac-sha256:" + hmac.new(self._audit_hmac, value.encode(), sha256).hexdigest()
@@ -143,3 +156,4 @@ class Keyring:
             buf[:] = b"\0" * len(buf)
         self._keks.clear()
         self._root = AESGCM(os.urandom(32))
+        self._batch = AESGCM(os.urandom(32))

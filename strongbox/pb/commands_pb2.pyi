@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "auth_entry_write", "login", "login_failure", "namespace_create", "namespace_delete", "mount_enable", "mount_disable")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,14 @@ class Command(_message.Message):
     WRAP_STORE_FIELD_NUMBER: _ClassVar[int]
     WRAP_CONSUME_FIELD_NUMBER: _ClassVar[int]
     TOKEN_RENEW_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_USE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_ENTRY_WRITE_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_CREATE_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_DELETE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_ENABLE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_DISABLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -58,7 +66,15 @@ class Command(_message.Message):
     wrap_store: WrapStore
     wrap_consume: WrapConsume
     token_renew: TokenRenew
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ...) -> None: ...
+    token_use: TokenUse
+    auth_entry_write: AuthEntryWrite
+    login: Login
+    login_failure: LoginFailure
+    namespace_create: NamespaceCreate
+    namespace_delete: NamespaceDelete
+    mount_enable: MountEnable
+    mount_disable: MountDisable
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., auth_entry_write: _Optional[_Union[AuthEntryWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -221,16 +237,20 @@ class AuditDisable(_message.Message):
     def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class PolicyWrite(_message.Message):
-    __slots__ = ("policy",)
+    __slots__ = ("policy", "namespace")
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     policy: _records_pb2.PolicyRecord
-    def __init__(self, policy: _Optional[_Union[_records_pb2.PolicyRecord, _Mapping]] = ...) -> None: ...
+    namespace: str
+    def __init__(self, policy: _Optional[_Union[_records_pb2.PolicyRecord, _Mapping]] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class PolicyDelete(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "namespace")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    namespace: str
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class TokenCreate(_message.Message):
     __slots__ = ("token_hash", "token")
@@ -269,3 +289,84 @@ class TokenRenew(_message.Message):
     accessor: str
     ttl_ns: int
     def __init__(self, accessor: _Optional[str] = ..., ttl_ns: _Optional[int] = ...) -> None: ...
+
+class TokenUse(_message.Message):
+    __slots__ = ("accessor",)
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    def __init__(self, accessor: _Optional[str] = ...) -> None: ...
+
+class AuthEntryWrite(_message.Message):
+    __slots__ = ("puts", "deletes", "delete_prefixes", "expect_absent", "expect_present")
+    class Put(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: bytes
+        value: bytes
+        def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+    PUTS_FIELD_NUMBER: _ClassVar[int]
+    DELETES_FIELD_NUMBER: _ClassVar[int]
+    DELETE_PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_ABSENT_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    puts: _containers.RepeatedCompositeFieldContainer[AuthEntryWrite.Put]
+    deletes: _containers.RepeatedScalarFieldContainer[bytes]
+    delete_prefixes: _containers.RepeatedScalarFieldContainer[bytes]
+    expect_absent: _containers.RepeatedScalarFieldContainer[bytes]
+    expect_present: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, puts: _Optional[_Iterable[_Union[AuthEntryWrite.Put, _Mapping]]] = ..., deletes: _Optional[_Iterable[bytes]] = ..., delete_prefixes: _Optional[_Iterable[bytes]] = ..., expect_absent: _Optional[_Iterable[bytes]] = ..., expect_present: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class Login(_message.Message):
+    __slots__ = ("token", "consume_secret_id", "reset_key")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSUME_SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    RESET_KEY_FIELD_NUMBER: _ClassVar[int]
+    token: TokenCreate
+    consume_secret_id: bytes
+    reset_key: bytes
+    def __init__(self, token: _Optional[_Union[TokenCreate, _Mapping]] = ..., consume_secret_id: _Optional[bytes] = ..., reset_key: _Optional[bytes] = ...) -> None: ...
+
+class LoginFailure(_message.Message):
+    __slots__ = ("key", "max_failures", "lock_ns")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LOCK_NS_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    max_failures: int
+    lock_ns: int
+    def __init__(self, key: _Optional[bytes] = ..., max_failures: _Optional[int] = ..., lock_ns: _Optional[int] = ...) -> None: ...
+
+class NamespaceCreate(_message.Message):
+    __slots__ = ("namespace", "default_policy")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_POLICY_FIELD_NUMBER: _ClassVar[int]
+    namespace: _records_pb2.NamespaceRecord
+    default_policy: _records_pb2.PolicyRecord
+    def __init__(self, namespace: _Optional[_Union[_records_pb2.NamespaceRecord, _Mapping]] = ..., default_policy: _Optional[_Union[_records_pb2.PolicyRecord, _Mapping]] = ...) -> None: ...
+
+class NamespaceDelete(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class MountEnable(_message.Message):
+    __slots__ = ("namespace", "mount", "auth")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: _records_pb2.MountRecord
+    auth: bool
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[_Union[_records_pb2.MountRecord, _Mapping]] = ..., auth: _Optional[bool] = ...) -> None: ...
+
+class MountDisable(_message.Message):
+    __slots__ = ("namespace", "path", "auth")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    path: str
+    auth: bool
+    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ...) -> None: ...

@@ -128,7 +128,7 @@ class KvVersionRecord(_message.Message):
     def __init__(self, value: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...
 
 class TokenRecord(_message.Message):
-    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns")
+    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path")
     class MetaEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,10 @@ class TokenRecord(_message.Message):
     TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ISSUED_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    EXPLICIT_MAX_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
+    NUM_USES_FIELD_NUMBER: _ClassVar[int]
+    AUTH_PATH_FIELD_NUMBER: _ClassVar[int]
     accessor: str
     policies: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
@@ -160,7 +164,107 @@ class TokenRecord(_message.Message):
     token_hash: bytes
     type: str
     issued_ttl_ns: int
-    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ...) -> None: ...
+    explicit_max_ttl_ns: int
+    period_ns: int
+    num_uses: int
+    auth_path: str
+    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ...) -> None: ...
+
+class NamespaceRecord(_message.Message):
+    __slots__ = ("path", "id", "created_time_ns", "custom_metadata")
+    class CustomMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_METADATA_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    id: str
+    created_time_ns: int
+    custom_metadata: _containers.ScalarMap[str, str]
+    def __init__(self, path: _Optional[str] = ..., id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., custom_metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UserpassUser(_message.Message):
+    __slots__ = ("password_hash", "token_policies", "token_ttl_ns", "token_max_ttl_ns", "created_time_ns")
+    PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_POLICIES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_MAX_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    password_hash: str
+    token_policies: _containers.RepeatedScalarFieldContainer[str]
+    token_ttl_ns: int
+    token_max_ttl_ns: int
+    created_time_ns: int
+    def __init__(self, password_hash: _Optional[str] = ..., token_policies: _Optional[_Iterable[str]] = ..., token_ttl_ns: _Optional[int] = ..., token_max_ttl_ns: _Optional[int] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+
+class LoginState(_message.Message):
+    __slots__ = ("failures", "locked_until_ns", "last_failure_ns")
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LOCKED_UNTIL_NS_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_NS_FIELD_NUMBER: _ClassVar[int]
+    failures: int
+    locked_until_ns: int
+    last_failure_ns: int
+    def __init__(self, failures: _Optional[int] = ..., locked_until_ns: _Optional[int] = ..., last_failure_ns: _Optional[int] = ...) -> None: ...
+
+class AppRoleRole(_message.Message):
+    __slots__ = ("role_id", "token_policies", "token_ttl_ns", "token_max_ttl_ns", "secret_id_ttl_ns", "secret_id_num_uses", "secret_id_bound_cidrs", "token_bound_cidrs", "bind_secret_id", "token_num_uses", "token_period_ns", "token_type", "created_time_ns")
+    ROLE_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_POLICIES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_MAX_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ID_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ID_NUM_USES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ID_BOUND_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_BOUND_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    BIND_SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_NUM_USES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    role_id: str
+    token_policies: _containers.RepeatedScalarFieldContainer[str]
+    token_ttl_ns: int
+    token_max_ttl_ns: int
+    secret_id_ttl_ns: int
+    secret_id_num_uses: int
+    secret_id_bound_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    token_bound_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    bind_secret_id: bool
+    token_num_uses: int
+    token_period_ns: int
+    token_type: str
+    created_time_ns: int
+    def __init__(self, role_id: _Optional[str] = ..., token_policies: _Optional[_Iterable[str]] = ..., token_ttl_ns: _Optional[int] = ..., token_max_ttl_ns: _Optional[int] = ..., secret_id_ttl_ns: _Optional[int] = ..., secret_id_num_uses: _Optional[int] = ..., secret_id_bound_cidrs: _Optional[_Iterable[str]] = ..., token_bound_cidrs: _Optional[_Iterable[str]] = ..., bind_secret_id: _Optional[bool] = ..., token_num_uses: _Optional[int] = ..., token_period_ns: _Optional[int] = ..., token_type: _Optional[str] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+
+class SecretIdRecord(_message.Message):
+    __slots__ = ("accessor", "creation_time_ns", "ttl_ns", "num_uses", "cidr_list", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ACCESSOR_FIELD_NUMBER: _ClassVar[int]
+    CREATION_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    NUM_USES_FIELD_NUMBER: _ClassVar[int]
+    CIDR_LIST_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    accessor: str
+    creation_time_ns: int
+    ttl_ns: int
+    num_uses: int
+    cidr_list: _containers.RepeatedScalarFieldContainer[str]
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, accessor: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., cidr_list: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PolicyRecord(_message.Message):
     __slots__ = ("name", "text", "created_time_ns", "updated_time_ns")

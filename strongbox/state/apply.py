@@ -25,7 +25,15 @@ from google.protobuf.message import DecodeError
 from strongbox.errors import StoreFull
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import apply_audit, apply_auth, apply_kv, apply_restore, keys
+from strongbox.state import (
+    apply_audit,
+    apply_auth,
+    apply_kv,
+    apply_login,
+    apply_ns,
+    apply_restore,
+    keys,
+)
 from strongbox.state.store import Store, txn_get
 
 log = logging.getLogger("strongbox.state")
@@ -49,7 +57,7 @@ def apply_init_cluster(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
         txn.put(keys.mount_key("", mount.path), mount.SerializeToString(), db=store.db["mounts"])
     apply_auth.put_token(store, txn, op.root_token_hash, op.root_token)
     for policy in op.policies:
-        apply_auth.put_policy(store, txn, policy)
+        apply_auth.put_policy(store, txn, "", policy)
     return ok()
 
 
@@ -91,6 +99,14 @@ HANDLERS: dict[str, Handler] = {
     "wrap_store": apply_auth.apply_wrap_store,
     "wrap_consume": apply_auth.apply_wrap_consume,
     "token_renew": apply_auth.apply_token_renew,
+    "token_use": apply_auth.apply_token_use,
+    "auth_entry_write": apply_login.apply_auth_entry_write,
+    "login": apply_login.apply_login,
+    "login_failure": apply_login.apply_login_failure,
+    "namespace_create": apply_ns.apply_namespace_create,
+    "namespace_delete": apply_ns.apply_namespace_delete,
+    "mount_enable": apply_ns.apply_mount_enable,
+    "mount_disable": apply_ns.apply_mount_disable,
 }
 
 

@@ -26,22 +26,26 @@ def _bump_policies(store: Store, txn: lmdb.Transaction) -> None:
             db=store.db["meta"])
 
 
-def put_policy(store: Store, txn: lmdb.Transaction, policy: rec.PolicyRecord) -> None:
-    txn.put(policy.name.encode(), policy.SerializeToString(), db=store.db["policies"])
+def put_policy(store: Store, txn: lmdb.Transaction, namespace: str,
+               policy: rec.PolicyRecord) -> None:
+    txn.put(keys.policy_key(namespace, policy.name), policy.SerializeToString(),
+            db=store.db["policies"])
     _bump_policies(store, txn)
 
 
 def apply_policy_write(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
-    policy = command.policy_write.policy
-    old = txn_get(txn, policy.name.encode(), store.db["policies"])
+    op = command.policy_write
+    if op.namespace and txn_get(txn, op.namespace.encode(), store.db["namespaces"]) is None:
+        return Result(code=Result.NOT_FOUND, message=f"namespace {op.namespace!r} was deleted")
+    old = txn_get(txn, keys.policy_key(op.namespace, op.policy.name), store.db["policies"])
     if old is not None:
-        policy.created_time_ns = rec.PolicyRecord.FromString(old).created_time_ns
-    put_policy(store, txn, policy)
+        op.policy.created_time_ns = rec.PolicyRecord.FromString(old).created_time_ns
+    put_policy(store, txn, op.namespace, op.policy)
     return Result(code=Result.OK)
 
 
 def apply_policy_delete(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
-    name = command.policy_delete.name.encode()
+    name = keys.policy_key(command.policy_delete.namespace, command.policy_delete.name)
     if txn_get(txn, name, store.db["policies"]) is not None:
         txn.delete(name, db=store.db["policies"])
         _bump_policies(store, txn)
@@ -58,13 +62,19 @@ def put_token(store: Store, txn: lmdb.Transaction, token_hash: bytes,
                 db=store.db["token_children"])
 
 
-def apply_token_create(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
-    op = command.token_create
+def create_token(store: Store, txn: lmdb.Transaction, op: cmd_pb.TokenCreate) -> Result:
     parent = op.token.parent_accessor
     if parent and txn_get(txn, parent.encode(), store.db["token_accessors"]) is None:
         return Result(code=Result.INVALID, message="the parent token was revoked")
+    namespace = op.token.namespace
+    if namespace and txn_get(txn, namespace.encode(), store.db["namespaces"]) is None:
+        return Result(code=Result.NOT_FOUND, message=f"namespace {namespace!r} was deleted")
     put_token(store, txn, op.token_hash, op.token)
     return Result(code=Result.OK)
+
+
+def apply_token_create(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    return create_token(store, txn, command.token_create)
 
 
 def _children(store: Store, txn: lmdb.Transaction, accessor: str) -> list[str]:
@@ -80,7 +90,7 @@ def _children(store: Store, txn: lmdb.Transaction, accessor: str) -> list[str]:
     return out
 
 
-def _delete_token(store: Store, txn: lmdb.Transaction, accessor: str) -> rec.TokenRecord | None:
+def delete_token(store: Store, txn: lmdb.Transaction, accessor: str) -> rec.TokenRecord | None:
     token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
     if token_hash is None:
         return None
@@ -103,15 +113,19 @@ def apply_token_revoke(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
     if op.orphan_children:
         for child in _children(store, txn, op.accessor):
             _orphan(store, txn, op.accessor, child)
-        _delete_token(store, txn, op.accessor)
+        delete_token(store, txn, op.accessor)
         return Result(code=Result.OK)
-    pending, revoked = [op.accessor], 0
+    return Result(code=Result.OK, version=revoke_tree(store, txn, op.accessor))
+
+
+def revoke_tree(store: Store, txn: lmdb.Transaction, accessor: str) -> int:
+    pending, revoked = [accessor], 0
     while pending and revoked < MAX_TREE:
-        accessor = pending.pop()
-        pending.extend(_children(store, txn, accessor))
-        _delete_token(store, txn, accessor)
+        current = pending.pop()
+        pending.extend(_children(store, txn, current))
+        delete_token(store, txn, current)
         revoked += 1
-    return Result(code=Result.OK, version=revoked)
+    return revoked
 
 
 def _orphan(store: Store, txn: lmdb.Transaction, parent: str, child: str) -> None:
@@ -156,3 +170,19 @@ def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comma
     token.ttl_ns = op.ttl_ns
     txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
     return Result(code=Result.OK)
+
+
+def apply_token_use(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    """Spend one use: OK with the uses left (0 = that was the last, the token is gone)."""
+    accessor = command.token_use.accessor
+    token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
+    raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
+    if token_hash is None or raw is None:
+        return Result(code=Result.NOT_FOUND, message="the token has no uses left or was revoked")
+    token = rec.TokenRecord.FromString(raw)
+    if token.num_uses <= 1:
+        revoke_tree(store, txn, accessor)
+        return Result(code=Result.OK, version=0)
+    token.num_uses -= 1
+    txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
+    return Result(code=Result.OK, version=token.num_uses)

@@ -41,3 +41,17 @@ def kv_data_key(namespace: str, mount: str, path: str, version: int) -> bytes:
 
 def kv_data_prefix(namespace: str, mount: str, path: str) -> bytes:
     return kv_meta_key(namespace, mount, path) + b"\0"
+
+
+def policy_key(namespace: str, name: str) -> bytes:
+    return f"{namespace}\0{name}".encode()
+
+
+def ns_prefix(namespace: str) -> bytes:
+    """The prefix of every mounts/kv/policies/auth_entries key of one namespace."""
+    return f"{namespace}\0".encode()
+
+
+def auth_entry_key(namespace: str, mount: str, kind: str, *parts: str) -> bytes:
+    """auth_entries keys: "<ns>\0<mount>\0<kind>\0<part>[\0<part>...]"."""
+    return "\0".join((namespace, mount, kind, *parts)).encode()

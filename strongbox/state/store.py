@@ -54,7 +54,7 @@ from strongbox.state import keys
 
 DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency",
              "audit", "policies", "token_accessors", "token_children",
-             "wrapped")
+             "wrapped", "namespaces", "auth_mounts", "auth_entries")
 M = TypeVar("M", bound=Message)
 
 DEFAULT_ENV_NAME = "store"
@@ -337,27 +337,49 @@ class Store:
         return self._get_record("mounts", keys.mount_key(namespace, mount), rec.MountRecord)
 
     def mounts(self, namespace: str) -> list[rec.MountRecord]:
-        prefix = keys.mount_key(namespace, "")
+        return [rec.MountRecord.FromString(raw)
+                for _, raw in self._scan("mounts", keys.mount_key(namespace, ""))]
+
+    def _scan(self, db: str, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """(key without the prefix, value) of every record whose key starts with prefix."""
         out = []
         active = self._active
-        with active.env.begin(db=active.db["mounts"]) as txn:
+        with active.env.begin(db=active.db[db]) as txn:
             cursor = txn.cursor()
             if cursor.set_range(prefix):
                 for key, raw in cursor:
                     if not key.startswith(prefix):
                         break
-                    record = rec.MountRecord()
-                    record.ParseFromString(raw)
-                    out.append(record)
+                    out.append((bytes(key[len(prefix):]), bytes(raw)))
         return out
 
-    def policy(self, name: str) -> rec.PolicyRecord | None:
-        return self._get_record("policies", name.encode(), rec.PolicyRecord)
+    def policy(self, namespace: str, name: str) -> rec.PolicyRecord | None:
+        return self._get_record("policies", keys.policy_key(namespace, name), rec.PolicyRecord)
 
-    def policy_names(self) -> list[str]:
-        active = self._active
-        with active.env.begin(db=active.db["policies"]) as txn:
-            return [bytes(k).decode() for k in txn.cursor().iternext(keys=True, values=False)]
+    def policy_names(self, namespace: str) -> list[str]:
+        return [key.decode() for key, _ in self._scan("policies", keys.ns_prefix(namespace))]
+
+    def namespace(self, path: str) -> rec.NamespaceRecord | None:
+        return self._get_record("namespaces", path.encode(), rec.NamespaceRecord)
+
+    def namespaces(self, parent: str) -> list[rec.NamespaceRecord]:
+        """Direct children of namespace `parent` ("" = root)."""
+        prefix = f"{parent}/".encode() if parent else b""
+        return [rec.NamespaceRecord.FromString(raw) for key, raw in
+                self._scan("namespaces", prefix) if b"/" not in key]
+
+    def auth_mount(self, namespace: str, path: str) -> rec.MountRecord | None:
+        return self._get_record("auth_mounts", keys.mount_key(namespace, path), rec.MountRecord)
+
+    def auth_mounts(self, namespace: str) -> list[rec.MountRecord]:
+        return [rec.MountRecord.FromString(raw)
+                for _, raw in self._scan("auth_mounts", keys.mount_key(namespace, ""))]
+
+    def auth_entry(self, key: bytes) -> bytes | None:
+        return self._get("auth_entries", key)
+
+    def auth_entries(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return self._scan("auth_entries", prefix)
 
     def policy_generation(self) -> int:
         raw = self._get("meta", keys.POLICY_GENERATION)

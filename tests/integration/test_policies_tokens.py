@@ -110,7 +110,7 @@ def test_revoke_orphan_keeps_children_and_accessors_work(node: ReadyNode) -> Non
     with node.client(child["client_token"]) as raw:
         assert raw.get("/v1/auth/token/lookup-self").status_code == 403
     with node.client(node.root_token) as raw:
-        assert raw.post("/v1/auth/token/create", json={"type": "batch"}).status_code == 400
+        assert raw.post("/v1/auth/token/create", json={"type": "bulk"}).status_code == 400
         assert raw.post("/v1/auth/token/create", json={"polices": ["x"]}).status_code == 400
 
 

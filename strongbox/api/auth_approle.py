@@ -1,0 +1,342 @@
+"""auth/<mount>/ of type approle: machine logins with a role id and a secret id.
+
+`role/:name` (POST/GET/DELETE), `LIST role`, `role/:name/role-id` (GET, POST to
+choose one), `role/:name/secret-id` (POST issues one, LIST its accessors),
+`role/:name/secret-id/lookup|destroy`, `role/:name/secret-id-accessor/lookup|destroy`,
+and `login` (`{"role_id", "secret_id"}`, no token).
+
+Secret ids are random and stored only as keyed hashes, with an accessor to
+manage them. A secret id may expire (`secret_id_ttl`), run out
+(`secret_id_num_uses`: the use is spent in the same Raft entry that creates the
+token, so a single-use secret id logs in exactly once, cluster-wide) and be bound
+to client CIDRs. Every failed login answers the same "invalid role or secret ID".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from strongbox.api.auth_token import duration, policy_names
+from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
+from strongbox.api.request import LIST
+from strongbox.api.routing import Context, MountRoutes
+from strongbox.api.token_issue import issue, with_default
+from strongbox.auth.tokens import initial_ttl
+from strongbox.errors import BadRequest, NotFound
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+
+NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.@-]{0,127})"
+MAX_USES = 2**31 - 1
+INVALID = "invalid role or secret ID"
+ROLE_SCHEMA = {
+    "token_policies": (list, str, type(None)), "policies": (list, str, type(None)),
+    "token_ttl": (str, int, type(None)), "token_max_ttl": (str, int, type(None)),
+    "secret_id_ttl": (str, int, type(None)), "secret_id_num_uses": (int, type(None)),
+    "secret_id_bound_cidrs": (list, str, type(None)), "bind_secret_id": (bool, type(None)),
+    "token_num_uses": (int, type(None)), "token_period": (str, int, type(None)),
+    "period": (str, int, type(None)), "token_type": (str, type(None)),
+    "local_secret_ids": (bool, type(None)),
+}
+
+
+def _key(ctx: Context, mount: rec.MountRecord, kind: str, *parts: str) -> bytes:
+    return keys.auth_entry_key(ctx.request.namespace, mount.path, kind, *parts)
+
+
+def _role(ctx: Context, mount: rec.MountRecord, name: str) -> rec.AppRoleRole | None:
+    raw = ctx.core.store.auth_entry(_key(ctx, mount, "role", name.lower()))
+    return None if raw is None else rec.AppRoleRole.FromString(raw)
+
+
+def _existing_role(ctx: Context, mount: rec.MountRecord, name: str) -> rec.AppRoleRole:
+    role = _role(ctx, mount, name)
+    if role is None:
+        raise NotFound(f"no role named {name.lower()!r}")
+    return role
+
+
+def _cidrs(raw: Any, field: str) -> list[str]:
+    if raw in (None, ""):
+        return []
+    items = [c.strip() for c in raw.split(",")] if isinstance(raw, str) else raw
+    try:
+        return [str(ipaddress.ip_network(c, strict=False)) for c in items if c]
+    except (TypeError, ValueError):
+        raise BadRequest(f"'{field}' must be a list of CIDR blocks like \"10.0.0.0/8\"") from None
+
+
+def _uses(value: Any, field: str) -> int:
+    if value is None:
+        return 0
+    if not 0 <= value <= MAX_USES:
+        raise BadRequest(f"'{field}' must be between 0 and {MAX_USES}")
+    return int(value)
+
+
+def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
+    policies = body.get("token_policies", body.get("policies"))
+    if policies is not None:
+        del role.token_policies[:]
+        role.token_policies.extend(policy_names(policies, "token_policies"))
+    for field in ("token_ttl", "token_max_ttl", "secret_id_ttl"):
+        if body.get(field) is not None:
+            setattr(role, field + "_ns", duration(body, field))
+    period_field = "token_period" if body.get("token_period") is not None else "period"
+    if body.get(period_field) is not None:
+        role.token_period_ns = duration(body, period_field)
+    if "secret_id_num_uses" in body:
+        role.secret_id_num_uses = _uses(body["secret_id_num_uses"], "secret_id_num_uses")
+    if "token_num_uses" in body:
+        role.token_num_uses = _uses(body["token_num_uses"], "token_num_uses")
+    if body.get("secret_id_bound_cidrs") is not None:
+        del role.secret_id_bound_cidrs[:]
+        role.secret_id_bound_cidrs.extend(_cidrs(body["secret_id_bound_cidrs"],
+                                                 "secret_id_bound_cidrs"))
+    if body.get("bind_secret_id") is not None:
+        role.bind_secret_id = body["bind_secret_id"]
+    if body.get("token_type") is not None:
+        kind = body["token_type"].replace("default-", "").replace("default", "service")
+        if kind not in ("service", "batch"):
+            raise BadRequest("'token_type' must be \"service\" or \"batch\"")
+        role.token_type = kind
+    if not role.bind_secret_id and not role.secret_id_bound_cidrs:
+        raise BadRequest("a role without bind_secret_id must set secret_id_bound_cidrs; "
+                         "otherwise anyone who knows the role id could log in")
+
+
+async def write_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    name = match["name"].lower()
+    body = ctx.request.json_body(ROLE_SCHEMA)
+    role = _role(ctx, mount, name)
+    write = cmd_pb.AuthEntryWrite()
+    if role is None:
+        role = rec.AppRoleRole(role_id=str(uuid.uuid4()), bind_secret_id=True,
+                               created_time_ns=time.time_ns(),
+                               token_type="service")  # noqa: S106
+        write.puts.add(key=_key(ctx, mount, "role_id", role.role_id), value=name.encode())
+    _apply_role_fields(role, body)
+    write.puts.add(key=_key(ctx, mount, "role", name), value=role.SerializeToString())
+    await ctx.core.submit(cmd_pb.Command(auth_entry_write=write))
+    return no_content()
+
+
+async def read_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    role = _existing_role(ctx, mount, match["name"])
+    policies = list(role.token_policies)
+    return ok(ctx.request.request_id, {
+        "token_policies": policies, "policies": policies,
+        "token_ttl": role.token_ttl_ns // 10**9, "token_max_ttl": role.token_max_ttl_ns // 10**9,
+        "secret_id_ttl": role.secret_id_ttl_ns // 10**9,
+        "secret_id_num_uses": role.secret_id_num_uses,
+        "secret_id_bound_cidrs": list(role.secret_id_bound_cidrs),
+        "bind_secret_id": role.bind_secret_id, "token_num_uses": role.token_num_uses,
+        "token_period": role.token_period_ns // 10**9, "token_type": role.token_type,
+        "local_secret_ids": False, "token_bound_cidrs": []})
+
+
+async def delete_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    name = match["name"].lower()
+    role = _role(ctx, mount, name)
+    if role is not None:
+        await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+            deletes=[_key(ctx, mount, "role", name), _key(ctx, mount, "role_id", role.role_id)],
+            delete_prefixes=[_key(ctx, mount, "secret", name, ""),
+                             _key(ctx, mount, "secret_acc", name, "")])))
+    return no_content()
+
+
+async def list_roles(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    if ctx.request.method != LIST:
+        raise BadRequest("use LIST (or GET ?list=true) on role")
+    names = [k.decode() for k, _ in ctx.core.store.auth_entries(_key(ctx, mount, "role", ""))]
+    if not names:
+        raise NotFound("no roles")
+    return ok(ctx.request.request_id, {"keys": names})
+
+
+async def read_role_id(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    role = _existing_role(ctx, mount, match["name"])
+    return ok(ctx.request.request_id, {"role_id": role.role_id})
+
+
+async def write_role_id(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    name = match["name"].lower()
+    role = _existing_role(ctx, mount, name)
+    body = ctx.request.json_body({"role_id": (str,)}, required=("role_id",))
+    new_id = body["role_id"]
+    if not 1 <= len(new_id) <= 256:
+        raise BadRequest("'role_id' must be 1-256 characters")
+    if new_id == role.role_id:
+        return no_content()
+    old_id, role.role_id = role.role_id, new_id
+    result = await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+        puts=[cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "role", name),
+                                        value=role.SerializeToString()),
+              cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "role_id", new_id),
+                                        value=name.encode())],
+        deletes=[_key(ctx, mount, "role_id", old_id)],
+        expect_absent=[_key(ctx, mount, "role_id", new_id)])))
+    if result.code != result.OK:
+        raise BadRequest("that role_id belongs to another role")
+    return no_content()
+
+
+def _secret_key(ctx: Context, mount: rec.MountRecord, role: str, secret_id: str) -> bytes:
+    digest = ctx.core.require_keyring().token_hash("approle-secret-id|" + secret_id).hex()
+    return _key(ctx, mount, "secret", role, digest)
+
+
+async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
+                          match: re.Match[str]) -> Response:
+    name = match["name"].lower()
+    role = _existing_role(ctx, mount, name)
+    body = ctx.request.json_body({"metadata": (str, dict, type(None)),
+                                  "cidr_list": (list, str, type(None)),
+                                  "ttl": (str, int, type(None)),
+                                  "num_uses": (int, type(None))})
+    meta = body.get("metadata") or {}
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            raise BadRequest("'metadata' must be a JSON object of strings") from None
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise BadRequest("'metadata' must be a JSON object of strings")
+    ttl = duration(body, "ttl") or role.secret_id_ttl_ns
+    if role.secret_id_ttl_ns:
+        ttl = min(ttl, role.secret_id_ttl_ns)
+    uses = _uses(body.get("num_uses"), "num_uses") or role.secret_id_num_uses
+    if role.secret_id_num_uses:
+        uses = min(uses, role.secret_id_num_uses)
+    secret_id, accessor = str(uuid.uuid4()), str(uuid.uuid4())
+    key = _secret_key(ctx, mount, name, secret_id)
+    record = rec.SecretIdRecord(accessor=accessor, creation_time_ns=time.time_ns(), ttl_ns=ttl,
+                                num_uses=uses, cidr_list=_cidrs(body.get("cidr_list"),
+                                                                "cidr_list"), metadata=meta)
+    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+        puts=[cmd_pb.AuthEntryWrite.Put(key=key, value=record.SerializeToString()),
+              cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "secret_acc", name, accessor),
+                                        value=key)],
+        expect_present=[_key(ctx, mount, "role", name)])))
+    return ok(ctx.request.request_id, {"secret_id": secret_id, "secret_id_accessor": accessor,
+                                       "secret_id_ttl": ttl // 10**9,
+                                       "secret_id_num_uses": uses})
+
+
+async def list_secret_ids(ctx: Context, mount: rec.MountRecord,
+                          match: re.Match[str]) -> Response:
+    name = match["name"].lower()
+    _existing_role(ctx, mount, name)
+    accessors = [k.decode() for k, _ in
+                 ctx.core.store.auth_entries(_key(ctx, mount, "secret_acc", name, ""))]
+    if not accessors:
+        raise NotFound("no secret ids")
+    return ok(ctx.request.request_id, {"keys": accessors})
+
+
+def _secret_view(record: rec.SecretIdRecord) -> dict[str, Any]:
+    end = record.creation_time_ns + record.ttl_ns if record.ttl_ns else 0
+    return {"secret_id_accessor": record.accessor, "secret_id_num_uses": record.num_uses,
+            "secret_id_ttl": record.ttl_ns // 10**9, "cidr_list": list(record.cidr_list),
+            "metadata": dict(record.metadata), "creation_time": record.creation_time_ns // 10**9,
+            "expiration_time": end // 10**9}
+
+
+def _find_secret(ctx: Context, mount: rec.MountRecord, name: str, body: dict[str, Any],
+                 ) -> tuple[bytes, bytes, rec.SecretIdRecord] | None:
+    """(record key, accessor key, record) by secret_id or by secret_id_accessor."""
+    if "secret_id" in body:
+        key = _secret_key(ctx, mount, name, body["secret_id"])
+        raw = ctx.core.store.auth_entry(key)
+        if raw is None:
+            return None
+        record = rec.SecretIdRecord.FromString(raw)
+        return key, _key(ctx, mount, "secret_acc", name, record.accessor), record
+    acc_key = _key(ctx, mount, "secret_acc", name, body["secret_id_accessor"])
+    key_raw = ctx.core.store.auth_entry(acc_key)
+    raw = ctx.core.store.auth_entry(key_raw) if key_raw else None
+    if key_raw is None or raw is None:
+        return None
+    return key_raw, acc_key, rec.SecretIdRecord.FromString(raw)
+
+
+def _secret_op(field: str, destroy: bool) -> Any:
+    async def handler(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+        name = match["name"].lower()
+        body = ctx.request.json_body({field: (str,)}, required=(field,))
+        found = _find_secret(ctx, mount, name, body)
+        if not destroy:
+            if found is None:
+                raise NotFound("no such secret id")
+            return ok(ctx.request.request_id, _secret_view(found[2]))
+        if found is not None:
+            await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+                deletes=[found[0], found[1]])))
+        return no_content()
+    return handler
+
+
+def _client_in(addr: str, cidrs: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(c) for c in cidrs)
+
+
+async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    body = ctx.request.json_body({"role_id": (str,), "secret_id": (str, type(None))},
+                                 required=("role_id",))
+    name_raw = ctx.core.store.auth_entry(_key(ctx, mount, "role_id", body["role_id"]))
+    role = _role(ctx, mount, name_raw.decode()) if name_raw else None
+    if name_raw is None or role is None:
+        raise BadRequest(INVALID)
+    name, consume = name_raw.decode(), b""
+    cidrs = list(role.secret_id_bound_cidrs)
+    if role.bind_secret_id:
+        found = _find_secret(ctx, mount, name, {"secret_id": body.get("secret_id") or ""})
+        if found is None:
+            raise BadRequest(INVALID)
+        consume, record = found[0], found[2]
+        if record.ttl_ns and record.creation_time_ns + record.ttl_ns <= time.time_ns():
+            raise BadRequest(INVALID)
+        cidrs += list(record.cidr_list)
+    if cidrs and not _client_in(ctx.request.remote_addr, cidrs):
+        raise BadRequest(INVALID)
+    token = rec.TokenRecord(
+        policies=with_default(list(role.token_policies)), display_name=f"approle-{name}",
+        ttl_ns=initial_ttl(role.token_ttl_ns, role.token_period_ns, role.token_max_ttl_ns),
+        explicit_max_ttl_ns=role.token_max_ttl_ns, period_ns=role.token_period_ns,
+        num_uses=role.token_num_uses, namespace=ctx.request.namespace,
+        meta={"role_name": name}, renewable=role.token_type != "batch",  # noqa: S105
+        type=role.token_type or "service", auth_path=f"auth/{mount.path}login")
+    block = await issue(ctx, token, consume=consume)
+    return json_response(200, envelope(ctx.request.request_id, None, auth=block))
+
+
+ROUTES: MountRoutes = [
+    (re.compile(r"role/?"), {"LIST": list_roles, "GET": list_roles}, True),
+    (re.compile(f"role/{NAME}"), {"POST": write_role, "GET": read_role, "DELETE": delete_role},
+     True),
+    (re.compile(f"role/{NAME}/role-id"), {"GET": read_role_id, "POST": write_role_id}, True),
+    (re.compile(f"role/{NAME}/secret-id/?"), {"POST": issue_secret_id, "LIST": list_secret_ids,
+                                              "GET": list_secret_ids}, True),
+    (re.compile(f"role/{NAME}/secret-id/lookup"), {"POST": _secret_op("secret_id", False)},
+     True),
+    (re.compile(f"role/{NAME}/secret-id/destroy"), {"POST": _secret_op("secret_id", True),
+                                                    "DELETE": _secret_op("secret_id", True)},
+     True),
+    (re.compile(f"role/{NAME}/secret-id-accessor/lookup"),
+     {"POST": _secret_op("secret_id_accessor", False)}, True),
+    (re.compile(f"role/{NAME}/secret-id-accessor/destroy"),
+     {"POST": _secret_op("secret_id_accessor", True),
+      "DELETE": _secret_op("secret_id_accessor", True)}, True),
+    (re.compile(r"login"), {"POST": login}, False),
+]

@@ -1,0 +1,213 @@
+"""auth/<mount>/ of type userpass: users with Argon2id passwords, and login.
+
+`users/:name` (POST create/update, GET, DELETE), `LIST users`,
+`users/:name/password`, `users/:name/policies`, and `login/:name` (no token).
+User names are case-insensitive (stored lower-case), as in Vault.
+
+Login defences, in order: the per-node throttle (10 attempts a minute per client
+address and per user: 429 with Retry-After); the replicated lock (5 failures in
+a row lock the user for 5 minutes on every node: 403 saying so, until the time
+runs out or an operator calls sys/locked-users/:accessor/unlock/:name); then
+one Argon2id verification off the event loop. Unknown users cost the same
+verification and get the same answer as a wrong password. Every failure is an
+audited request with its error; lockouts are also logged (without the name).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from strongbox.api.auth_token import duration, policy_names
+from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
+from strongbox.api.request import LIST
+from strongbox.api.routing import Context, MountRoutes
+from strongbox.api.token_issue import issue, with_default
+from strongbox.auth import passwords
+from strongbox.auth.tokens import initial_ttl
+from strongbox.errors import BadRequest, NotFound, PermissionDenied, RateLimited
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+
+log = logging.getLogger("strongbox.auth")
+NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.@-]{0,127})"
+MAX_FAILURES = 5
+LOCK_NS = 300 * 10**9
+USER_SCHEMA = {"password": (str,), "policies": (list, str, type(None)),
+               "token_policies": (list, str, type(None)), "token_ttl": (str, int, type(None)),
+               "token_max_ttl": (str, int, type(None)), "ttl": (str, int, type(None)),
+               "max_ttl": (str, int, type(None))}
+
+
+def _key(ctx: Context, mount: rec.MountRecord, kind: str, name: str) -> bytes:
+    return keys.auth_entry_key(ctx.request.namespace, mount.path, kind, name.lower())
+
+
+def _user(ctx: Context, mount: rec.MountRecord, name: str) -> rec.UserpassUser | None:
+    raw = ctx.core.store.auth_entry(_key(ctx, mount, "user", name))
+    return None if raw is None else rec.UserpassUser.FromString(raw)
+
+
+def _password(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequest("missing required field 'password'")
+    if len(value.encode()) > passwords.MAX_PASSWORD_BYTES:
+        raise BadRequest(f"'password' must be at most {passwords.MAX_PASSWORD_BYTES} bytes")
+    return value
+
+
+async def _put_user(ctx: Context, mount: rec.MountRecord, name: str,
+                    user: rec.UserpassUser) -> None:
+    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+        puts=[cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "user", name),
+                                        value=user.SerializeToString())])))
+
+
+async def write_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    name = match["name"]
+    body = ctx.request.json_body(USER_SCHEMA)
+    user = _user(ctx, mount, name) or rec.UserpassUser(created_time_ns=time.time_ns())
+    if "password" in body or not user.password_hash:
+        user.password_hash = await passwords.hash_async(_password(body.get("password")))
+    raw_policies = body.get("token_policies", body.get("policies"))
+    if raw_policies is not None:
+        del user.token_policies[:]
+        user.token_policies.extend(policy_names(raw_policies, "token_policies"))
+    for field, aliases in (("token_ttl", ("token_ttl", "ttl")),
+                           ("token_max_ttl", ("token_max_ttl", "max_ttl"))):
+        for alias in aliases:
+            if body.get(alias) is not None:
+                setattr(user, field + "_ns", duration(body, alias))
+                break
+    await _put_user(ctx, mount, name, user)
+    return no_content()
+
+
+async def read_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    user = _user(ctx, mount, match["name"])
+    if user is None:
+        raise NotFound(f"no user named {match['name'].lower()!r}")
+    policies = list(user.token_policies)
+    return ok(ctx.request.request_id, {
+        "token_policies": policies, "policies": policies,
+        "token_ttl": user.token_ttl_ns // 10**9, "ttl": user.token_ttl_ns // 10**9,
+        "token_max_ttl": user.token_max_ttl_ns // 10**9,
+        "max_ttl": user.token_max_ttl_ns // 10**9, "token_type": "default",
+        "token_bound_cidrs": [], "token_num_uses": 0, "token_period": 0,
+        "token_no_default_policy": False, "token_explicit_max_ttl": 0})
+
+
+async def delete_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    name = match["name"]
+    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+        deletes=[_key(ctx, mount, "user", name), _key(ctx, mount, "lock", name)])))
+    return no_content()
+
+
+async def list_users(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    if ctx.request.method != LIST:
+        raise BadRequest("use LIST (or GET ?list=true) on users")
+    prefix = keys.auth_entry_key(ctx.request.namespace, mount.path, "user", "")
+    names = [key.decode() for key, _ in ctx.core.store.auth_entries(prefix)]
+    if not names:
+        raise NotFound("no users")
+    return ok(ctx.request.request_id, {"keys": names})
+
+
+async def update_password(ctx: Context, mount: rec.MountRecord,
+                          match: re.Match[str]) -> Response:
+    user = _user(ctx, mount, match["name"])
+    if user is None:
+        raise NotFound(f"no user named {match['name'].lower()!r}")
+    body = ctx.request.json_body({"password": (str,)}, required=("password",))
+    user.password_hash = await passwords.hash_async(_password(body["password"]))
+    await _put_user(ctx, mount, match["name"], user)
+    return no_content()
+
+
+async def update_policies(ctx: Context, mount: rec.MountRecord,
+                          match: re.Match[str]) -> Response:
+    user = _user(ctx, mount, match["name"])
+    if user is None:
+        raise NotFound(f"no user named {match['name'].lower()!r}")
+    body = ctx.request.json_body({"policies": (list, str), "token_policies": (list, str)})
+    del user.token_policies[:]
+    user.token_policies.extend(policy_names(body.get("token_policies", body.get("policies")),
+                                            "token_policies"))
+    await _put_user(ctx, mount, match["name"], user)
+    return no_content()
+
+
+def _throttle(ctx: Context, mount: rec.MountRecord, name: str) -> None:
+    wait = ctx.core.login_throttle.check(
+        [f"addr:{ctx.request.remote_addr}", f"user:{ctx.request.namespace}:{mount.path}:{name}"],
+        time.monotonic())
+    if wait is not None:
+        raise RateLimited(f"too many login attempts; retry in {wait}s", retry_after=wait)
+
+
+def _locked(ctx: Context, lock_key: bytes) -> tuple[int, int]:
+    """(failures so far, lock end in ns or 0)."""
+    raw = ctx.core.store.auth_entry(lock_key)
+    if raw is None:
+        return 0, 0
+    state = rec.LoginState.FromString(raw)
+    locked = state.locked_until_ns if state.locked_until_ns > time.time_ns() else 0
+    return (0 if state.locked_until_ns and not locked else state.failures), locked
+
+
+def _locked_error(until_ns: int) -> PermissionDenied:
+    seconds = max(1, (until_ns - time.time_ns()) // 10**9)
+    return PermissionDenied(f"this user is locked after {MAX_FAILURES} failed logins in a row; "
+                            f"try again in {seconds}s or ask an operator to unlock it "
+                            "(sys/locked-users/<mount accessor>/unlock/<name>)")
+
+
+async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    name = match["name"].lower()
+    body = ctx.request.json_body({"password": (str,)}, required=("password",))
+    _throttle(ctx, mount, name)
+    lock_key = _key(ctx, mount, "lock", name)
+    failures, locked_until = _locked(ctx, lock_key)
+    if locked_until:
+        raise _locked_error(locked_until)
+    user = _user(ctx, mount, name)
+    password = body["password"]
+    good = await passwords.verify_async(user.password_hash if user else None, password)
+    if user is None or not good:
+        if user is not None:
+            await _count_failure(ctx, lock_key)
+        raise BadRequest("invalid username or password")
+    if passwords.needs_rehash(user.password_hash):  # parameters were raised: upgrade it
+        user.password_hash = await passwords.hash_async(password)
+        await _put_user(ctx, mount, name, user)
+    token = rec.TokenRecord(
+        policies=with_default(list(user.token_policies)), display_name=f"userpass-{name}",
+        ttl_ns=initial_ttl(user.token_ttl_ns, 0, user.token_max_ttl_ns),
+        explicit_max_ttl_ns=user.token_max_ttl_ns, namespace=ctx.request.namespace,
+        meta={"username": name}, renewable=True, type="service",
+        auth_path=f"auth/{mount.path}login/{name}")
+    block = await issue(ctx, token, reset=lock_key if failures else b"")
+    return json_response(200, envelope(ctx.request.request_id, None, auth=block))
+
+
+async def _count_failure(ctx: Context, lock_key: bytes) -> None:
+    result = await ctx.core.submit(cmd_pb.Command(login_failure=cmd_pb.LoginFailure(
+        key=lock_key, max_failures=MAX_FAILURES, lock_ns=LOCK_NS)))
+    if result.time_ns:
+        log.warning("userpass user locked after %d failed logins", result.version,
+                    extra={"request_id": ctx.request.request_id})
+        raise _locked_error(result.time_ns)
+
+
+ROUTES: MountRoutes = [
+    (re.compile(r"users/?"), {"LIST": list_users, "GET": list_users}, True),
+    (re.compile(f"users/{NAME}"), {"POST": write_user, "GET": read_user,
+                                   "DELETE": delete_user}, True),
+    (re.compile(f"users/{NAME}/password"), {"POST": update_password}, True),
+    (re.compile(f"users/{NAME}/policies"), {"POST": update_policies}, True),
+    (re.compile(f"login/{NAME}"), {"POST": login}, False),
+]

@@ -1,0 +1,181 @@
+"""Mount tables of a namespace: sys/mounts (secrets engines) and sys/auth (auth methods),
+plus sys/locked-users (userpass lockouts: list, unlock).
+
+`POST sys/mounts/:path {"type": "kv", "options": {"version": "2"}}` mounts a KV v2
+engine; `POST sys/auth/:path {"type": "userpass"|"approle"}` enables an auth method.
+DELETE removes a mount with all its data (an auth method also revokes the tokens it
+issued). Engines that arrive with later issues (transit, database) are refused
+with a message saying so. Every change goes through Raft.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import uuid
+from typing import Any
+
+from strongbox.api.envelope import Response, no_content, ok
+from strongbox.api.routing import Context, Route
+from strongbox.errors import BadRequest, NotFound
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+
+PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}/$")
+RESERVED_MOUNTS = ("sys/", "auth/", "cubbyhole/", "identity/")
+SECRET_TYPES = {"kv": "kv"}
+AUTH_TYPES = ("userpass", "approle")
+LATER = {"transit": "the Transit engine", "database": "the database engine"}
+MOUNT_SCHEMA = {"type": (str,), "description": (str, type(None)), "options": (dict, type(None)),
+                "config": (dict, type(None)), "local": (bool, type(None)),
+                "seal_wrap": (bool, type(None)), "plugin_name": (str, type(None)),
+                "external_entropy_access": (bool, type(None))}
+
+
+def _mount_info(mount: rec.MountRecord) -> dict[str, Any]:
+    return {"type": mount.type, "description": mount.description, "accessor": mount.accessor,
+            "uuid": mount.uuid, "options": dict(mount.options) or None,
+            "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "token_type":
+                       "default-service"}, "local": False, "seal_wrap": False,
+            "external_entropy_access": False}
+
+
+async def get_mounts(ctx: Context) -> Response:
+    mounts = {m.path: _mount_info(m) for m in ctx.core.store.mounts(ctx.request.namespace)}
+    return ok(ctx.request.request_id, mounts)
+
+
+async def get_auth(ctx: Context) -> Response:
+    methods = {"token/": {**_mount_info(rec.MountRecord(
+        path="token/", type="token", accessor="auth_token_root",
+        description="token based credentials")), "uuid": ""}}
+    for mount in ctx.core.store.auth_mounts(ctx.request.namespace):
+        methods[mount.path] = _mount_info(mount)
+    return ok(ctx.request.request_id, methods)
+
+
+def _path(ctx: Context, prefix: str) -> str:
+    path = ctx.request.path[len(prefix):].strip("/") + "/"
+    if path.endswith("/tune/"):
+        raise BadRequest("tuning mounts is not supported yet")
+    if not PATH_RE.match(path) or path.startswith(RESERVED_MOUNTS) or path == "token/":
+        raise BadRequest(f"invalid mount path {path!r}: use 1-4 segments of letters, digits, "
+                         "'.', '_' or '-', and not sys/, auth/, token/, cubbyhole/ or "
+                         "identity/")
+    return path
+
+
+def _options(body: dict[str, Any], kind: str) -> dict[str, str]:
+    options = body.get("options") or {}
+    if not all(isinstance(k, str) and isinstance(v, str | int) for k, v in options.items()):
+        raise BadRequest("'options' must map strings to strings")
+    options = {k: str(v) for k, v in options.items()}
+    if kind == "kv":
+        if options.get("version", "2") != "2":
+            raise BadRequest("only KV version 2 is supported: set options.version to \"2\"")
+        options["version"] = "2"
+    return options
+
+
+async def _enable(ctx: Context, path: str, mount: rec.MountRecord, auth: bool) -> Response:
+    result = await ctx.core.submit(cmd_pb.Command(mount_enable=cmd_pb.MountEnable(
+        namespace=ctx.request.namespace, mount=mount, auth=auth)))
+    if result.code == result.CONFLICT:
+        raise BadRequest(f"cannot mount at {path!r}: {result.message}")
+    if result.code != result.OK:
+        raise NotFound(result.message)
+    return no_content()
+
+
+async def enable_engine(ctx: Context) -> Response:
+    path = _path(ctx, "sys/mounts/")
+    body = ctx.request.json_body(MOUNT_SCHEMA, required=("type",))
+    kind = body["type"]
+    if kind in LATER:
+        raise BadRequest(f"{LATER[kind]} is not available yet; supported types: kv")
+    if kind not in SECRET_TYPES:
+        raise BadRequest(f"unknown secrets engine type {kind!r}; supported types: kv")
+    mount = rec.MountRecord(path=path, type=SECRET_TYPES[kind],
+                            accessor=f"{kind}_{secrets.token_hex(4)}", uuid=str(uuid.uuid4()),
+                            description=body.get("description") or "",
+                            options=_options(body, kind), created_time_ns=time.time_ns())
+    return await _enable(ctx, path, mount, auth=False)
+
+
+async def disable_engine(ctx: Context) -> Response:
+    path = _path(ctx, "sys/mounts/")
+    await ctx.core.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
+        namespace=ctx.request.namespace, path=path)))
+    return no_content()
+
+
+async def enable_auth(ctx: Context) -> Response:
+    path = _path(ctx, "sys/auth/")
+    body = ctx.request.json_body(MOUNT_SCHEMA, required=("type",))
+    kind = body["type"]
+    if kind not in AUTH_TYPES:
+        raise BadRequest(f"unknown auth method type {kind!r}; supported types: "
+                         + ", ".join(AUTH_TYPES))
+    mount = rec.MountRecord(path=path, type=kind, accessor=f"auth_{kind}_{secrets.token_hex(4)}",
+                            uuid=str(uuid.uuid4()), description=body.get("description") or "",
+                            created_time_ns=time.time_ns())
+    return await _enable(ctx, path, mount, auth=True)
+
+
+async def disable_auth(ctx: Context) -> Response:
+    path = _path(ctx, "sys/auth/")
+    await ctx.core.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
+        namespace=ctx.request.namespace, path=path, auth=True)))
+    return no_content()
+
+
+def _userpass_mount(ctx: Context, accessor: str) -> rec.MountRecord:
+    for mount in ctx.core.store.auth_mounts(ctx.request.namespace):
+        if mount.accessor == accessor and mount.type == "userpass":
+            return mount
+    raise NotFound(f"no userpass auth method has the accessor {accessor!r}")
+
+
+async def locked_users(ctx: Context) -> Response:
+    now, out = time.time_ns(), []
+    for mount in ctx.core.store.auth_mounts(ctx.request.namespace):
+        if mount.type != "userpass":
+            continue
+        prefix = keys.auth_entry_key(ctx.request.namespace, mount.path, "lock", "")
+        users = [key.decode() for key, raw in ctx.core.store.auth_entries(prefix)
+                 if rec.LoginState.FromString(raw).locked_until_ns > now]
+        if users:
+            out.append({"mount_accessor": mount.accessor, "mount_path": "auth/" + mount.path,
+                        "counts": len(users), "locked_users": [
+                            {"alias_identifier": name, "mount_accessor": mount.accessor}
+                            for name in users]})
+    return ok(ctx.request.request_id, {"by_namespace": [{
+        "namespace_id": ctx.request.namespace or "root",
+        "namespace_path": ctx.request.namespace, "counts": sum(m["counts"] for m in out),
+        "mount_accessors": out}], "total": sum(m["counts"] for m in out)})
+
+
+async def unlock_user(ctx: Context) -> Response:
+    """POST sys/locked-users/:mount_accessor/unlock/:name (Vault 1.13's operator unlock)."""
+    rest = ctx.request.path[len("sys/locked-users/"):]
+    accessor, _, name = rest.partition("/unlock/")
+    if not accessor or not name:
+        raise BadRequest("use sys/locked-users/<mount accessor>/unlock/<user name>")
+    mount = _userpass_mount(ctx, accessor)
+    key = keys.auth_entry_key(ctx.request.namespace, mount.path, "lock", name.lower())
+    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(deletes=[key])))
+    return no_content()
+
+
+ROUTES = {
+    "sys/mounts": Route({"GET": get_mounts}),
+    "sys/auth": Route({"GET": get_auth}),
+    "sys/locked-users": Route({"GET": locked_users}, sudo=True),
+}
+PREFIX_ROUTES = {
+    "sys/mounts/": Route({"POST": enable_engine, "DELETE": disable_engine}),
+    "sys/auth/": Route({"POST": enable_auth, "DELETE": disable_auth}, sudo=True),
+    "sys/locked-users/": Route({"POST": unlock_user}, sudo=True),
+}

@@ -1,0 +1,71 @@
+"""Issue tokens: the one way the token store and the login methods mint a token.
+
+`issue(ctx, record)` fills in the token's id, accessor and creation time,
+replicates it (service tokens: through Raft, as a keyed hash; batch tokens:
+nothing to store, the token is its own sealed record) and returns the Vault
+`auth` block. A login passes `consume` (an AppRole secret id whose use it spends)
+or `reset` (a user's failed-login counter to clear): those, and the token, are
+applied in one Raft entry, so a single-use secret id yields exactly one token.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from strongbox.api.routing import Context
+from strongbox.auth.tokens import new_accessor, new_service_token, seal_batch_token
+from strongbox.errors import BadRequest, PermissionDenied
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.policy import DEFAULT_POLICY_NAME, ROOT_POLICY_NAME
+
+Result = rec.ApplyResult
+
+
+def auth_block(token_id: str, token: rec.TokenRecord, now_ns: int | None = None) -> dict[str, Any]:
+    lease = 0
+    if token.ttl_ns:
+        left = token.creation_time_ns + token.ttl_ns - (now_ns or token.creation_time_ns)
+        lease = max(0, left // 10**9)
+    policies = list(token.policies)
+    return {"client_token": token_id, "accessor": token.accessor, "policies": policies,
+            "token_policies": policies, "identity_policies": None,
+            "metadata": dict(token.meta) or None, "lease_duration": lease,
+            "renewable": token.renewable, "entity_id": "", "token_type": token.type,
+            "orphan": not token.parent_accessor, "mfa_requirement": None,
+            "num_uses": token.num_uses}
+
+
+def with_default(policies: list[str], no_default: bool = False) -> list[str]:
+    out = set(policies)
+    if not no_default and ROOT_POLICY_NAME not in out:
+        out.add(DEFAULT_POLICY_NAME)
+    return sorted(out)
+
+
+async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
+                reset: bytes = b"") -> dict[str, Any]:
+    """Mint `token` (policies, TTLs, namespace, type... already set); the auth block."""
+    keyring = ctx.core.require_keyring()
+    token.creation_time_ns = time.time_ns()
+    token.issued_ttl_ns = token.ttl_ns
+    login = cmd_pb.Login(consume_secret_id=consume, reset_key=reset)
+    if token.type == "batch":
+        token.accessor, token.renewable = "", False
+        token_id = seal_batch_token(keyring, token)
+    else:
+        token.type, token.accessor, token_id = "service", new_accessor(), new_service_token()
+        login.token.token_hash = keyring.token_hash(token_id)
+        login.token.token.CopyFrom(token)
+    if consume or reset:
+        result = await ctx.core.submit(cmd_pb.Command(login=login))
+    elif token.type == "service":
+        result = await ctx.core.submit(cmd_pb.Command(token_create=login.token))
+    else:
+        result = Result(code=Result.OK)
+    if result.code == Result.NOT_FOUND and consume:
+        raise PermissionDenied("invalid role or secret ID")  # raced away or expired
+    if result.code != Result.OK:
+        raise BadRequest(result.message or "the token could not be created")
+    return auth_block(token_id, token)

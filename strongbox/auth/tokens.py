@@ -1,0 +1,87 @@
+"""Token lifetimes and batch tokens (Vault's token semantics).
+
+A service token (`sbs.…`) is random; only its keyed hash is stored. A batch
+token (`sbb.…`) is not stored at all: it is its own `TokenRecord`, sealed with
+AES-256-GCM under a key derived from the token HMAC key, so any unsealed node
+can open it and a flipped bit is a bad token. Batch tokens are not renewable
+and have no accessor; one with a parent dies with its parent.
+
+Lifetimes are measured from creation: `ttl_ns` is the current lifetime,
+`explicit_max_ttl_ns` a hard cap, `period_ns` makes a token renewable forever
+by that much at a time (still under an explicit max, if any).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+
+from strongbox.barrier.aead import DecryptError
+from strongbox.barrier.keyring import Keyring
+from strongbox.pb import records_pb2 as rec
+
+SERVICE_PREFIX = "sbs."
+BATCH_PREFIX = "sbb."
+SYSTEM_MAX_TTL_NS = 768 * 3600 * 10**9  # Vault's default max TTL (32 days)
+MAX_TTL_NS = 100 * 365 * 86400 * 10**9
+MAX_BATCH_TOKEN_CHARS = 4096
+
+
+def new_service_token() -> str:
+    return SERVICE_PREFIX + secrets.token_urlsafe(24)
+
+
+def new_accessor() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def expires_at(token: rec.TokenRecord) -> int:
+    """Expiry time in ns since the epoch; 0 = never."""
+    return token.creation_time_ns + token.ttl_ns if token.ttl_ns else 0
+
+
+def expired(token: rec.TokenRecord, now_ns: int) -> bool:
+    end = expires_at(token)
+    return bool(end) and end <= now_ns
+
+
+def initial_ttl(requested_ns: int, period_ns: int, explicit_max_ns: int) -> int:
+    """The TTL a new token gets: its period if periodic, capped by its explicit max."""
+    ttl = period_ns or requested_ns or SYSTEM_MAX_TTL_NS
+    return min(ttl, explicit_max_ns) if explicit_max_ns else ttl
+
+
+def renewed_ttl(token: rec.TokenRecord, increment_ns: int, now_ns: int) -> int:
+    """The token's new lifetime (from creation) after a renewal at `now_ns`.
+
+    Periodic tokens get `period` more from now, with no system cap; others get the
+    increment (default: the TTL they were issued with), capped at 768h from
+    creation. An explicit max TTL caps both.
+    """
+    if token.period_ns:
+        ttl = now_ns + token.period_ns - token.creation_time_ns
+    else:
+        extra = increment_ns or token.issued_ttl_ns or token.ttl_ns
+        ttl = min(now_ns + extra - token.creation_time_ns, SYSTEM_MAX_TTL_NS)
+    if token.explicit_max_ttl_ns:
+        ttl = min(ttl, token.explicit_max_ttl_ns)
+    return ttl
+
+
+def seal_batch_token(keyring: Keyring, token: rec.TokenRecord) -> str:
+    sealed = keyring.seal_batch(token.SerializeToString())
+    return BATCH_PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+
+def open_batch_token(keyring: Keyring, token_id: str) -> rec.TokenRecord | None:
+    """The record sealed in a batch token; None if it is malformed or was tampered with."""
+    if len(token_id) > MAX_BATCH_TOKEN_CHARS:
+        return None
+    text = token_id[len(BATCH_PREFIX):]
+    try:
+        sealed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        record = rec.TokenRecord.FromString(keyring.open_batch(sealed))
+    except (binascii.Error, ValueError, DecryptError):
+        return None
+    return record if record.type == "batch" else None

@@ -1,0 +1,94 @@
+"""Apply handlers of auth methods: their records, logins and failed logins.
+
+Called by `state.apply` only. The proposer computes auth-method records
+(userpass users, AppRole roles, secret ids) and sends them as plain writes to
+the `auth_entries` database (`AuthEntryWrite`); apply only checks the
+preconditions it was given. A `Login` spends a secret id use, forgets the
+user's failed attempts and creates the token in one transaction, so a
+single-use secret id logs in exactly once across the cluster. `LoginFailure`
+counts consecutive failures and locks the user at the limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lmdb
+
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state.apply_auth import create_token
+from strongbox.state.store import Store, txn_get
+
+Result = rec.ApplyResult
+
+
+def apply_auth_entry_write(store: Store, txn: lmdb.Transaction,
+                           command: cmd_pb.Command) -> Result:
+    op = command.auth_entry_write
+    db = store.db["auth_entries"]
+    for key in op.expect_absent:
+        if txn_get(txn, key, db) is not None:
+            return Result(code=Result.CONFLICT, message="it already exists")
+    for key in op.expect_present:
+        if txn_get(txn, key, db) is None:
+            return Result(code=Result.NOT_FOUND, message="it no longer exists")
+    for prefix in op.delete_prefixes:
+        delete_prefix(txn, db, prefix)
+    for key in op.deletes:
+        txn.delete(key, db=db)
+    for put in op.puts:
+        txn.put(put.key, put.value, db=db)
+    return Result(code=Result.OK)
+
+
+def delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> int:
+    """Delete every key starting with `prefix` in `db`; returns how many."""
+    cursor = txn.cursor(db=db)
+    removed = 0
+    if not cursor.set_range(prefix):
+        return 0
+    while bytes(cursor.key()).startswith(prefix):
+        removed += 1
+        if not cursor.delete():  # moves to the next record; False at the end
+            break
+    return removed
+
+
+def apply_login(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.login
+    db = store.db["auth_entries"]
+    if op.consume_secret_id:
+        raw = txn_get(txn, op.consume_secret_id, db)
+        if raw is None:
+            return Result(code=Result.NOT_FOUND, message="invalid secret id")
+        secret = rec.SecretIdRecord.FromString(raw)
+        if secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= command.time_ns:
+            txn.delete(op.consume_secret_id, db=db)
+            return Result(code=Result.NOT_FOUND, message="invalid secret id")
+        if secret.num_uses == 1:
+            txn.delete(op.consume_secret_id, db=db)
+        elif secret.num_uses > 1:
+            secret.num_uses -= 1
+            txn.put(op.consume_secret_id, secret.SerializeToString(), db=db)
+    if op.reset_key:
+        txn.delete(op.reset_key, db=db)
+    if op.token.token_hash:
+        return create_token(store, txn, op.token)
+    return Result(code=Result.OK)  # batch tokens are not stored
+
+
+def apply_login_failure(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    """Count a failure; `version` is the count, `time_ns` the lock's end (0 = not locked)."""
+    op = command.login_failure
+    db = store.db["auth_entries"]
+    raw = txn_get(txn, op.key, db)
+    state = rec.LoginState.FromString(raw) if raw else rec.LoginState()
+    if state.locked_until_ns and state.locked_until_ns <= command.time_ns:
+        state = rec.LoginState()  # the lock ran out: start counting again
+    state.failures += 1
+    state.last_failure_ns = command.time_ns
+    if state.failures >= op.max_failures > 0 and not state.locked_until_ns:
+        state.locked_until_ns = command.time_ns + op.lock_ns
+    txn.put(op.key, state.SerializeToString(), db=db)
+    return Result(code=Result.OK, version=state.failures, time_ns=state.locked_until_ns)

@@ -1,0 +1,108 @@
+"""Apply handlers of namespaces and mounts (secrets engines and auth methods).
+
+Called by `state.apply` only. Every record of a namespace lives under keys
+starting with "<namespace>\\0" (`keys.ns_prefix`), so deleting a namespace is
+a handful of prefix deletes plus revoking the namespace's tokens (a scan of
+the token table: tokens are keyed by hash, not by namespace). A namespace with
+child namespaces cannot be deleted, as in Vault. Disabling a mount deletes its
+data; disabling an auth method also revokes the tokens it issued.
+"""
+
+from __future__ import annotations
+
+import lmdb
+
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+from strongbox.state.apply_auth import put_policy, revoke_tree
+from strongbox.state.apply_login import delete_prefix
+from strongbox.state.store import Store, txn_get
+
+Result = rec.ApplyResult
+NAMESPACED = ("mounts", "kv_meta", "kv_data", "policies", "auth_mounts", "auth_entries")
+
+
+def _exists(store: Store, txn: lmdb.Transaction, namespace: str) -> bool:
+    return not namespace or txn_get(txn, namespace.encode(), store.db["namespaces"]) is not None
+
+
+def apply_namespace_create(store: Store, txn: lmdb.Transaction,
+                           command: cmd_pb.Command) -> Result:
+    op = command.namespace_create
+    path = op.namespace.path
+    parent = path.rpartition("/")[0]
+    if not _exists(store, txn, parent):
+        return Result(code=Result.NOT_FOUND, message=f"parent namespace {parent!r} does not exist")
+    if _exists(store, txn, path):
+        return Result(code=Result.CONFLICT, message=f"namespace {path!r} already exists")
+    txn.put(path.encode(), op.namespace.SerializeToString(), db=store.db["namespaces"])
+    put_policy(store, txn, path, op.default_policy)
+    return Result(code=Result.OK)
+
+
+def _revoke_tokens(store: Store, txn: lmdb.Transaction, namespace: str,
+                   auth_prefix: str = "") -> int:
+    doomed = []
+    for _, raw in txn.cursor(db=store.db["tokens"]):
+        token = rec.TokenRecord.FromString(bytes(raw))
+        if token.namespace == namespace and token.auth_path.startswith(auth_prefix):
+            doomed.append(token.accessor)
+    return sum(revoke_tree(store, txn, accessor) for accessor in doomed)
+
+
+def apply_namespace_delete(store: Store, txn: lmdb.Transaction,
+                           command: cmd_pb.Command) -> Result:
+    path = command.namespace_delete.path
+    if not path or not _exists(store, txn, path):
+        return Result(code=Result.NOT_FOUND, message=f"namespace {path!r} does not exist")
+    cursor = txn.cursor(db=store.db["namespaces"])
+    child = f"{path}/".encode()
+    if cursor.set_range(child) and bytes(cursor.key()).startswith(child):
+        return Result(code=Result.INVALID, message=f"namespace {path!r} has child namespaces; "
+                                                   "delete them first")
+    for name in NAMESPACED:
+        delete_prefix(txn, store.db[name], keys.ns_prefix(path))
+    revoked = _revoke_tokens(store, txn, path)
+    txn.delete(path.encode(), db=store.db["namespaces"])
+    raw = txn_get(txn, keys.POLICY_GENERATION, store.db["meta"])
+    txn.put(keys.POLICY_GENERATION, keys.u64((keys.from_u64(raw) if raw else 0) + 1),
+            db=store.db["meta"])
+    return Result(code=Result.OK, version=revoked)
+
+
+def apply_mount_enable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.mount_enable
+    if not _exists(store, txn, op.namespace):
+        return Result(code=Result.NOT_FOUND, message=f"namespace {op.namespace!r} was deleted")
+    db = store.db["auth_mounts" if op.auth else "mounts"]
+    prefix = keys.mount_key(op.namespace, "")
+    cursor = txn.cursor(db=db)
+    if cursor.set_range(prefix):
+        for raw in cursor.iternext(keys=True, values=False):
+            key = bytes(raw)
+            if not key.startswith(prefix):
+                break
+            other = key[len(prefix):].decode()
+            if other.startswith(op.mount.path) or op.mount.path.startswith(other):
+                return Result(code=Result.CONFLICT,
+                              message=f"path is already in use at {other}")
+    txn.put(keys.mount_key(op.namespace, op.mount.path), op.mount.SerializeToString(), db=db)
+    return Result(code=Result.OK)
+
+
+def apply_mount_disable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.mount_disable
+    db = store.db["auth_mounts" if op.auth else "mounts"]
+    key = keys.mount_key(op.namespace, op.path)
+    if txn_get(txn, key, db) is None:
+        return Result(code=Result.OK)  # disabling what is not there succeeds, as in Vault
+    txn.delete(key, db=db)
+    if op.auth:
+        delete_prefix(txn, store.db["auth_entries"], key + b"\0")
+        revoked = _revoke_tokens(store, txn, op.namespace, f"auth/{op.path}")
+        return Result(code=Result.OK, version=revoked)
+    prefix = keys.kv_meta_key(op.namespace, op.path, "")
+    delete_prefix(txn, store.db["kv_meta"], prefix)
+    delete_prefix(txn, store.db["kv_data"], prefix)
+    return Result(code=Result.OK)
