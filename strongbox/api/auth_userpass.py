@@ -197,10 +197,11 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
 async def _count_failure(ctx: Context, lock_key: bytes) -> None:
     result = await ctx.core.submit(cmd_pb.Command(login_failure=cmd_pb.LoginFailure(
         key=lock_key, max_failures=MAX_FAILURES, lock_ns=LOCK_NS)))
-    if result.time_ns:
+    if result.code == result.LOCKED:
         log.warning("userpass user locked after %d failed logins", result.version,
                     extra={"request_id": ctx.request.request_id})
-        raise _locked_error(result.time_ns)
+        _, until = _locked(ctx, lock_key)
+        raise _locked_error(until or time.time_ns() + LOCK_NS)
 
 
 ROUTES: MountRoutes = [

@@ -290,6 +290,7 @@ class ApplyResult(_message.Message):
         INVALID: _ClassVar[ApplyResult.Code]
         DESTROY_PROTECTED: _ClassVar[ApplyResult.Code]
         IDEMPOTENCY_MISMATCH: _ClassVar[ApplyResult.Code]
+        LOCKED: _ClassVar[ApplyResult.Code]
     OK: ApplyResult.Code
     CAS_MISMATCH: ApplyResult.Code
     CONFLICT: ApplyResult.Code
@@ -298,6 +299,7 @@ class ApplyResult(_message.Message):
     INVALID: ApplyResult.Code
     DESTROY_PROTECTED: ApplyResult.Code
     IDEMPOTENCY_MISMATCH: ApplyResult.Code
+    LOCKED: ApplyResult.Code
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -79,7 +79,7 @@ def apply_login(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) ->
 
 
 def apply_login_failure(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
-    """Count a failure; `version` is the count, `time_ns` the lock's end (0 = not locked)."""
+    """Count a failure; `version` is the count; LOCKED when this failure locked the user."""
     op = command.login_failure
     db = store.db["auth_entries"]
     raw = txn_get(txn, op.key, db)
@@ -88,7 +88,9 @@ def apply_login_failure(store: Store, txn: lmdb.Transaction, command: cmd_pb.Com
         state = rec.LoginState()  # the lock ran out: start counting again
     state.failures += 1
     state.last_failure_ns = command.time_ns
+    code = Result.OK
     if state.failures >= op.max_failures > 0 and not state.locked_until_ns:
         state.locked_until_ns = command.time_ns + op.lock_ns
+        code = Result.LOCKED
     txn.put(op.key, state.SerializeToString(), db=db)
-    return Result(code=Result.OK, version=state.failures, time_ns=state.locked_until_ns)
+    return Result(code=code, version=state.failures)

@@ -1,0 +1,223 @@
+"""Apply handlers of access control (state.apply_auth / apply_login / apply_ns) on real LMDB.
+
+These are the replicated halves of logins, limited-use tokens, namespaces and mounts:
+every node runs them, so each rule here holds cluster-wide.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+from strongbox.state.apply import apply
+from strongbox.state.store import Store
+from tests.unit.test_apply import SECOND, T0, command, init_cluster
+
+R = rec.ApplyResult
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "store", map_size_mb=64)
+    yield s
+    s.close()
+
+
+class Log:
+    """Applies commands in order, as the Raft apply thread would."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.index = itertools.count(1)
+        self.run(init_cluster())
+
+    def run(self, data: bytes) -> rec.ApplyResult:
+        return apply(self.store, next(self.index), data)
+
+
+@pytest.fixture
+def log(store: Store) -> Log:
+    return Log(store)
+
+
+def token(accessor: str, namespace: str = "", parent: str = "", uses: int = 0,
+          auth_path: str = "auth/token/create") -> cmd_pb.TokenCreate:
+    return cmd_pb.TokenCreate(token_hash=b"h-" + accessor.encode(), token=rec.TokenRecord(
+        accessor=accessor, policies=["default"], namespace=namespace, parent_accessor=parent,
+        num_uses=uses, type="service", auth_path=auth_path, creation_time_ns=T0))
+
+
+def test_a_limited_use_token_is_spent_through_the_log_and_vanishes_at_zero(log: Log) -> None:
+    assert log.run(command(token_create=token("t1", uses=2))).code == R.OK
+    log.run(command(token_create=token("child", parent="t1")))
+    first = log.run(command(token_use=cmd_pb.TokenUse(accessor="t1")))
+    assert (first.code, first.version) == (R.OK, 1)
+    assert log.store.token_by_accessor("t1").num_uses == 1
+    last = log.run(command(token_use=cmd_pb.TokenUse(accessor="t1")))
+    assert (last.code, last.version) == (R.OK, 0)
+    assert log.store.token_by_accessor("t1") is None
+    assert log.store.token_by_accessor("child") is None  # its tree goes with it
+    assert log.run(command(token_use=cmd_pb.TokenUse(accessor="t1"))).code == R.NOT_FOUND
+
+
+def secret_key(role: str = "web", digest: str = "abc") -> bytes:
+    return keys.auth_entry_key("", "approle/", "secret", role, digest)
+
+
+def write_secret(log: Log, uses: int, ttl_ns: int = 0) -> None:
+    record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=ttl_ns,
+                                num_uses=uses)
+    op = cmd_pb.AuthEntryWrite(puts=[cmd_pb.AuthEntryWrite.Put(
+        key=secret_key(), value=record.SerializeToString())])
+    assert log.run(command(auth_entry_write=op)).code == R.OK
+
+
+def login(accessor: str, consume: bytes = b"", reset: bytes = b"",
+          time_ns: int = T0) -> bytes:
+    return command(time_ns=time_ns, login=cmd_pb.Login(token=token(accessor),
+                                                       consume_secret_id=consume,
+                                                       reset_key=reset))
+
+
+def test_a_single_use_secret_id_logs_in_exactly_once(log: Log) -> None:
+    write_secret(log, uses=1)
+    assert log.run(login("a", consume=secret_key())).code == R.OK
+    second = log.run(login("b", consume=secret_key()))
+    assert second.code == R.NOT_FOUND
+    assert log.store.token_by_accessor("a") is not None
+    assert log.store.token_by_accessor("b") is None  # no token without the use
+
+
+def test_a_multi_use_secret_id_counts_down(log: Log) -> None:
+    write_secret(log, uses=3)
+    for n, accessor in enumerate(("a", "b", "c")):
+        assert log.run(login(accessor, consume=secret_key())).code == R.OK
+        left = log.store.auth_entry(secret_key())
+        assert (rec.SecretIdRecord.FromString(left).num_uses if left else 0) == 2 - n
+    assert log.run(login("d", consume=secret_key())).code == R.NOT_FOUND
+
+
+def test_an_expired_secret_id_is_refused_by_the_proposers_clock(log: Log) -> None:
+    write_secret(log, uses=0, ttl_ns=10 * SECOND)
+    assert log.run(login("a", consume=secret_key(), time_ns=T0 + 9 * SECOND)).code == R.OK
+    late = log.run(login("b", consume=secret_key(), time_ns=T0 + 10 * SECOND))
+    assert late.code == R.NOT_FOUND
+    assert log.store.auth_entry(secret_key()) is None  # cleaned up on the way
+
+
+def test_five_failures_lock_a_user_and_the_lock_runs_out(log: Log) -> None:
+    key = keys.auth_entry_key("", "userpass/", "lock", "ann")
+
+    def fail(at: int) -> rec.ApplyResult:
+        return log.run(command(time_ns=at, login_failure=cmd_pb.LoginFailure(
+            key=key, max_failures=5, lock_ns=300 * SECOND)))
+
+    def lock_end() -> int:
+        raw = log.store.auth_entry(key)
+        return rec.LoginState.FromString(raw).locked_until_ns if raw else 0
+
+    results = [fail(T0 + n * SECOND) for n in range(5)]
+    assert [r.version for r in results] == [1, 2, 3, 4, 5]
+    assert [r.code for r in results] == [R.OK] * 4 + [R.LOCKED]
+    assert lock_end() == T0 + 4 * SECOND + 300 * SECOND
+    during = fail(T0 + 100 * SECOND)
+    assert during.code == R.OK and lock_end() == T0 + 304 * SECOND  # not extended
+    after = fail(T0 + 400 * SECOND)
+    assert (after.code, after.version, lock_end()) == (R.OK, 1, 0)  # counting starts over
+
+
+def test_a_login_resets_the_failure_count(log: Log) -> None:
+    key = keys.auth_entry_key("", "userpass/", "lock", "ann")
+    for _ in range(4):
+        log.run(command(login_failure=cmd_pb.LoginFailure(key=key, max_failures=5,
+                                                          lock_ns=SECOND)))
+    assert log.run(login("a", reset=key)).code == R.OK
+    assert log.store.auth_entry(key) is None
+
+
+def test_auth_entry_preconditions(log: Log) -> None:
+    key = keys.auth_entry_key("", "approle/", "role_id", "rid")
+    put_op = cmd_pb.AuthEntryWrite(puts=[cmd_pb.AuthEntryWrite.Put(key=key, value=b"web")],
+                                   expect_absent=[key])
+    assert log.run(command(auth_entry_write=put_op)).code == R.OK
+    assert log.run(command(auth_entry_write=put_op)).code == R.CONFLICT
+    missing = cmd_pb.AuthEntryWrite(expect_present=[b"nope"], deletes=[key])
+    assert log.run(command(auth_entry_write=missing)).code == R.NOT_FOUND
+    assert log.store.auth_entry(key) == b"web"  # a failed precondition changes nothing
+
+
+def namespace(path: str) -> bytes:
+    return command(namespace_create=cmd_pb.NamespaceCreate(
+        namespace=rec.NamespaceRecord(path=path, id=path),
+        default_policy=rec.PolicyRecord(name="default", text="")))
+
+
+def test_namespaces_need_their_parent_and_are_created_once(log: Log) -> None:
+    assert log.run(namespace("a/b")).code == R.NOT_FOUND
+    assert log.run(namespace("a")).code == R.OK
+    assert log.run(namespace("a")).code == R.CONFLICT
+    assert log.run(namespace("a/b")).code == R.OK
+    assert [n.path for n in log.store.namespaces("")] == ["a"]
+    assert [n.path for n in log.store.namespaces("a")] == ["a/b"]
+    assert log.store.policy("a", "default") is not None
+
+
+def mount(ns: str, path: str, auth: bool = False, kind: str = "kv") -> bytes:
+    return command(mount_enable=cmd_pb.MountEnable(
+        namespace=ns, auth=auth, mount=rec.MountRecord(path=path, type=kind)))
+
+
+def test_deleting_a_namespace_removes_its_records_and_revokes_its_tokens(log: Log) -> None:
+    for ns in ("a", "ab"):
+        log.run(namespace(ns))
+        assert log.run(mount(ns, "kv/")).code == R.OK
+        kv = cmd_pb.KvPut(namespace=ns, mount="kv/", path="x", version=1,
+                          record=rec.KvVersionRecord(value=rec.Envelope(ciphertext=b"c")))
+        assert log.run(command(kv_put=kv)).code == R.OK
+        log.run(command(token_create=token(f"tok-{ns}", namespace=ns)))
+    log.run(command(token_create=token("root-child", parent="tok-a")))
+    log.run(namespace("a/sub"))
+    refused = log.run(command(namespace_delete=cmd_pb.NamespaceDelete(path="a")))
+    assert refused.code == R.INVALID and "child" in refused.message
+    log.run(command(namespace_delete=cmd_pb.NamespaceDelete(path="a/sub")))
+    done = log.run(command(namespace_delete=cmd_pb.NamespaceDelete(path="a")))
+    assert done.code == R.OK
+    assert log.store.namespace("a") is None
+    assert log.store.mounts("a") == [] and log.store.kv_metadata("a", "kv/", "x") is None
+    assert log.store.policy("a", "default") is None
+    assert log.store.token_by_accessor("tok-a") is None
+    assert log.store.token_by_accessor("root-child") is None  # its children too
+    # the namespace whose name merely starts the same is untouched
+    assert log.store.kv_metadata("ab", "kv/", "x") is not None
+    assert log.store.token_by_accessor("tok-ab") is not None
+    # a token can no longer be created in the deleted namespace
+    assert log.run(command(token_create=token("late", namespace="a"))).code == R.NOT_FOUND
+
+
+def test_mounts_cannot_overlap_and_disabling_deletes_their_data(log: Log) -> None:
+    assert log.run(mount("", "secret/")).code == R.CONFLICT  # init mounted it
+    assert log.run(mount("", "secret/inner/")).code == R.CONFLICT
+    assert log.run(mount("", "kv/")).code == R.OK
+    assert log.run(mount("", "userpass/", auth=True, kind="userpass")).code == R.OK
+    kv = cmd_pb.KvPut(namespace="", mount="kv/", path="x", version=1,
+                      record=rec.KvVersionRecord(value=rec.Envelope(ciphertext=b"c")))
+    assert log.run(command(kv_put=kv)).code == R.OK
+    log.run(command(mount_disable=cmd_pb.MountDisable(namespace="", path="kv/")))
+    assert log.store.mount("", "kv/") is None
+    assert log.store.kv_metadata("", "kv/", "x") is None
+    user_key = keys.auth_entry_key("", "userpass/", "user", "ann")
+    log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(
+        puts=[cmd_pb.AuthEntryWrite.Put(key=user_key, value=b"u")])))
+    log.run(command(token_create=token("by-userpass", auth_path="auth/userpass/login/ann")))
+    log.run(command(token_create=token("by-token")))
+    log.run(command(mount_disable=cmd_pb.MountDisable(namespace="", path="userpass/",
+                                                      auth=True)))
+    assert log.store.auth_entry(user_key) is None
+    assert log.store.token_by_accessor("by-userpass") is None
+    assert log.store.token_by_accessor("by-token") is not None
