@@ -62,6 +62,7 @@ class LimitsConfig:
     request_timeout_s: float = 30.0   # a request still running after this answers 503
     body_timeout_s: float = 10.0      # a client slower than this to send its body gets 408
     write_timeout_s: float = 10.0
+    sweep_interval_s: float = 60.0    # how often the leader removes expired tokens and ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +247,7 @@ def _validate(config: NodeConfig) -> None:
         raise ConfigError("limits.write_timeout_s", "must be a positive number of seconds")
     if config.limits.max_pending_writes < 1:
         raise ConfigError("limits.max_pending_writes", "must be at least 1")
-    for key in ("request_timeout_s", "body_timeout_s"):
+    for key in ("request_timeout_s", "body_timeout_s", "sweep_interval_s"):
         value = getattr(config.limits, key)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"limits.{key}", "must be a positive number of seconds")

@@ -63,6 +63,7 @@ from strongbox.raft.log import CommandLog
 from strongbox.seal import unseal as unseal_mod
 from strongbox.state.store import Store
 
+MAX_ANCESTRY = 64  # parent links followed per request; deeper trees are cut by revocation
 # The Raft index of the last write made while serving the current request
 # (one asyncio task per request); the API turns it into X-Vault-Index.
 write_index: ContextVar[int] = ContextVar("write_index", default=0)
@@ -201,21 +202,30 @@ class Core:
                                    "(use the X-Vault-Token header)")
         if token.startswith(BATCH_PREFIX):
             record = open_batch_token(keyring, token)
-            if record is not None and record.parent_accessor and \
-                    self.store.token_by_accessor(record.parent_accessor) is None:
-                record = None  # a batch token dies with its parent
         else:
             record = self.store.token(keyring.token_hash(token))
         if record is None:
             self._token_error("unknown")
             raise PermissionDenied()
-        if expired(record, time.time_ns()):
+        now = time.time_ns()
+        if expired(record, now) or not self._ancestors_live(record, now):
             self._token_error("expired")
             raise PermissionDenied()
         if record.namespace and self.store.namespace(record.namespace) is None:
             self._token_error("unknown")
             raise PermissionDenied()  # batch tokens of a deleted namespace
         return record
+
+    def _ancestors_live(self, record: rec.TokenRecord, now: int) -> bool:
+        """A token dies with its parent, revoked or expired, without waiting for the
+        sweeper to revoke the tree (one lookup per ancestor; chains are short)."""
+        parent, depth = record.parent_accessor, 0
+        while parent and depth < MAX_ANCESTRY:
+            ancestor = self.store.token_by_accessor(parent)
+            if ancestor is None or expired(ancestor, now):
+                return False
+            parent, depth = ancestor.parent_accessor, depth + 1
+        return True
 
     async def use_token(self, record: rec.TokenRecord) -> None:
         """Spend one use of a limited-use token (through Raft: every node agrees)."""

@@ -24,6 +24,7 @@ import uvloop
 from google.protobuf.message import DecodeError
 from opentelemetry.context import Context
 
+from strongbox import sweeper
 from strongbox.api.app import StrongBoxApp
 from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
@@ -194,6 +195,7 @@ class Node:
         config = self.uvicorn_config()
         server = uvicorn.Server(config)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen_audit)
+        sweeping = asyncio.create_task(sweeper.run(self.core, self.config.limits.sweep_interval_s))
         if self.cluster_server is not None:
             self.cluster_server.forward_handler = make_forward_handler(
                 self.app, asyncio.get_running_loop(), self.app.tracer)
@@ -201,7 +203,10 @@ class Node:
             if self.config.cluster.peers:
                 threading.Thread(target=self._retry_join, name="retry-join",
                                  daemon=True).start()
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            sweeping.cancel()
 
     def _reopen_audit(self) -> None:
         failed = self.core.audit.reopen_all()

@@ -18,8 +18,8 @@ from strongbox.api.envelope import Response, envelope, json_response, no_content
 from strongbox.api.routing import Context, Route
 from strongbox.api.token_issue import auth_block, issue, with_default
 from strongbox.auth.tokens import (
-    BATCH_PREFIX,
     MAX_TTL_NS,
+    expired,
     expires_at,
     renewed_ttl,
 )
@@ -107,8 +107,8 @@ def _token_record(ctx: Context, body: dict[str, Any], parent: rec.TokenRecord,
     if not 0 <= num_uses <= MAX_NUM_USES:
         raise BadRequest(f"'num_uses' must be between 0 and {MAX_NUM_USES}")
     period, explicit_max = duration(body, "period"), duration(body, "explicit_max_ttl")
-    if kind == "batch" and (period or num_uses or body.get("renewable")):
-        raise BadRequest("batch tokens cannot be periodic, renewable or limited-use")
+    if kind == "batch" and (period or num_uses):  # renewable is ignored, as in Vault
+        raise BadRequest("batch tokens cannot be periodic or limited-use")
     if period:
         _require_sudo(ctx, parent, "a periodic token")
     if body.get("no_parent") and not orphan:
@@ -117,8 +117,11 @@ def _token_record(ctx: Context, body: dict[str, Any], parent: rec.TokenRecord,
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise BadRequest("'meta' must map strings to strings")
     name = body.get("display_name")
+    policies = _policies(ctx, body, parent)
+    if kind == "batch" and ROOT_POLICY_NAME in policies:
+        raise BadRequest("batch tokens cannot be root tokens: name the policies it needs")
     return rec.TokenRecord(
-        policies=_policies(ctx, body, parent), display_name="token" + (f"-{name}" if name else ""),
+        policies=policies, display_name="token" + (f"-{name}" if name else ""),
         ttl_ns=token_initial_ttl(duration(body, "ttl"), period, explicit_max),
         explicit_max_ttl_ns=explicit_max, period_ns=period, num_uses=num_uses,
         namespace=ctx.request.namespace, meta=meta, type=kind,
@@ -186,8 +189,8 @@ def _by_accessor(ctx: Context, accessor: Any) -> rec.TokenRecord:
     if not isinstance(accessor, str) or not accessor:
         raise BadRequest("missing required field 'accessor'")
     record = ctx.core.store.token_by_accessor(accessor)
-    if record is None or not _visible(ctx, record):
-        raise BadRequest("invalid accessor: no token has it")
+    if record is None or expired(record, time.time_ns()) or not _visible(ctx, record):
+        raise BadRequest("invalid accessor: no token has it (or it expired)")
     return record
 
 
@@ -288,4 +291,4 @@ ROUTES = {
     "auth/token/revoke-accessor": Route({"POST": revoke_accessor}),
     "auth/token/revoke-orphan": Route({"POST": revoke_orphan}, sudo=True),
 }
-__all__ = ["BATCH_PREFIX", "ROUTES", "duration", "policy_names"]
+__all__ = ["ROUTES", "duration", "policy_names"]

@@ -100,6 +100,7 @@ HANDLERS: dict[str, Handler] = {
     "wrap_consume": apply_auth.apply_wrap_consume,
     "token_renew": apply_auth.apply_token_renew,
     "token_use": apply_auth.apply_token_use,
+    "sweep": apply_auth.apply_sweep,
     "auth_entry_write": apply_login.apply_auth_entry_write,
     "login": apply_login.apply_login,
     "login_failure": apply_login.apply_login_failure,

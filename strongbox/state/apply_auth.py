@@ -186,3 +186,30 @@ def apply_token_use(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command
     token.num_uses -= 1
     txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
     return Result(code=Result.OK, version=token.num_uses)
+
+
+def apply_sweep(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    """Remove what has expired by the command's time; `version` counts what went."""
+    op, now, removed = command.sweep, command.time_ns, 0
+    for accessor in op.token_accessors:
+        token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
+        raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
+        token = rec.TokenRecord.FromString(raw) if raw else None
+        if token is not None and token.ttl_ns and token.creation_time_ns + token.ttl_ns <= now:
+            removed += revoke_tree(store, txn, accessor)  # as Vault: expiry revokes the tree
+    for token_hash in op.wrapped_hashes:
+        raw = txn_get(txn, token_hash, store.db["wrapped"])
+        wrapped = rec.WrappedRecord.FromString(raw) if raw else None
+        if wrapped is not None and wrapped.creation_time_ns + wrapped.ttl_ns <= now:
+            txn.delete(token_hash, db=store.db["wrapped"])
+            removed += 1
+    for key in op.secret_id_keys:
+        raw = txn_get(txn, key, store.db["auth_entries"])
+        secret = rec.SecretIdRecord.FromString(raw) if raw else None
+        if secret is not None and secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now:
+            txn.delete(key, db=store.db["auth_entries"])
+            role_key = key.rsplit(b"\0", 1)[0]  # <ns>\0<mount>\0secret\0<role>
+            index = role_key.replace(b"\0secret\0", b"\0secret_acc\0", 1)
+            txn.delete(index + b"\0" + secret.accessor.encode(), db=store.db["auth_entries"])
+            removed += 1
+    return Result(code=Result.OK, version=removed)

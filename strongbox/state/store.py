@@ -375,6 +375,32 @@ class Store:
         return [rec.MountRecord.FromString(raw)
                 for _, raw in self._scan("auth_mounts", keys.mount_key(namespace, ""))]
 
+    def expired(self, now_ns: int, limit: int) -> tuple[list[str], list[bytes], list[bytes]]:
+        """Up to `limit` each of: accessors of expired tokens, hashes of expired wrapped
+        responses, keys of expired AppRole secret ids (for the leader's sweeper)."""
+        tokens: list[str] = []
+        wrapped: list[bytes] = []
+        secret_ids: list[bytes] = []
+        active = self._active
+        with active.env.begin() as txn:
+            for _, raw in txn.cursor(db=active.db["tokens"]):
+                token = rec.TokenRecord.FromString(bytes(raw))
+                if token.ttl_ns and token.creation_time_ns + token.ttl_ns <= now_ns:
+                    tokens.append(token.accessor)
+                    if len(tokens) >= limit:
+                        break
+            for key, raw in txn.cursor(db=active.db["wrapped"]):
+                record = rec.WrappedRecord.FromString(bytes(raw))
+                if record.creation_time_ns + record.ttl_ns <= now_ns and len(wrapped) < limit:
+                    wrapped.append(bytes(key))
+            for key, raw in txn.cursor(db=active.db["auth_entries"]):
+                if bytes(key).split(b"\0")[2:3] != [b"secret"] or len(secret_ids) >= limit:
+                    continue
+                secret = rec.SecretIdRecord.FromString(bytes(raw))
+                if secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now_ns:
+                    secret_ids.append(bytes(key))
+        return tokens, wrapped, secret_ids
+
     def auth_entry(self, key: bytes) -> bytes | None:
         return self._get("auth_entries", key)
 

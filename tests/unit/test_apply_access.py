@@ -221,3 +221,50 @@ def test_mounts_cannot_overlap_and_disabling_deletes_their_data(log: Log) -> Non
     assert log.store.auth_entry(user_key) is None
     assert log.store.token_by_accessor("by-userpass") is None
     assert log.store.token_by_accessor("by-token") is not None
+
+
+def test_the_sweep_removes_only_what_expired_by_its_own_time(log: Log) -> None:
+    def timed(accessor: str, ttl_s: int, parent: str = "") -> bytes:
+        op = token(accessor, parent=parent)
+        op.token.ttl_ns = ttl_s * SECOND
+        return command(token_create=op)
+
+    log.run(timed("old", 10))
+    log.run(timed("old-child", 1000, parent="old"))
+    log.run(timed("young", 100))
+    log.run(command(token_create=token("forever")))
+    wrap = rec.WrappedRecord(accessor="w", creation_time_ns=T0, ttl_ns=10 * SECOND)
+    log.run(command(wrap_store=cmd_pb.WrapStore(token_hash=b"wh", record=wrap)))
+    key = secret_key()
+    record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=10 * SECOND)
+    index_key = keys.auth_entry_key("", "approle/", "secret_acc", "web", "sa")
+    log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(puts=[
+        cmd_pb.AuthEntryWrite.Put(key=key, value=record.SerializeToString()),
+        cmd_pb.AuthEntryWrite.Put(key=index_key, value=key)])))
+    sweep = cmd_pb.Sweep(token_accessors=["old", "young", "forever"], wrapped_hashes=[b"wh"],
+                         secret_id_keys=[key])
+    early = log.run(command(time_ns=T0 + 5 * SECOND, sweep=sweep))
+    assert early.version == 0  # nothing had expired by the sweep's time: all kept
+    late = log.run(command(time_ns=T0 + 50 * SECOND, sweep=sweep))
+    assert late.version == 4  # old + its child, the wrapped response, the secret id
+    assert log.store.token_by_accessor("old") is None
+    assert log.store.token_by_accessor("old-child") is None
+    assert log.store.token_by_accessor("young") is not None
+    assert log.store.token_by_accessor("forever") is not None
+    assert log.store.wrapped(b"wh") is None
+    assert log.store.auth_entry(key) is None and log.store.auth_entry(index_key) is None
+
+
+def test_the_store_finds_expired_items_for_the_sweeper(log: Log) -> None:
+    op = token("old")
+    op.token.ttl_ns = 10 * SECOND
+    log.run(command(token_create=op))
+    log.run(command(token_create=token("forever")))
+    record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=10 * SECOND)
+    log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(puts=[
+        cmd_pb.AuthEntryWrite.Put(key=secret_key(), value=record.SerializeToString()),
+        cmd_pb.AuthEntryWrite.Put(key=keys.auth_entry_key("", "approle/", "role", "web"),
+                                  value=rec.AppRoleRole().SerializeToString())])))
+    assert log.store.expired(T0 + SECOND, 10) == ([], [], [])
+    tokens, wrapped, secret_ids = log.store.expired(T0 + 20 * SECOND, 10)
+    assert (tokens, wrapped, secret_ids) == (["old"], [], [secret_key()])
