@@ -238,8 +238,10 @@ class StrongBoxApp:
                                     .encode() + b"\0" + request.body).digest()
             idempotency.set(("idem:" + key, digest))
         forward = headers.get("x-vault-forward", "").lower() == "active-node"
-        if (forward or "x-vault-index" in headers) and not self.core.sealed:
-            # Waiting and forwarding hold resources here and on the leader: not for strangers.
+        if (forward or (request.token and "x-vault-index" in headers)) and not self.core.sealed:
+            # Forwarding holds a worker on the leader: not for strangers. A bad token does
+            # not get to wait either; no token at all may wait (a login right after its
+            # secret id was issued), at most index_wait_s, here only.
             self.core.authenticate(request.token)
         leader = self.core.log.is_leader()
         if forward and not leader:

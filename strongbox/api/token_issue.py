@@ -15,7 +15,7 @@ from typing import Any
 
 from strongbox.api.routing import Context
 from strongbox.auth.tokens import new_accessor, new_service_token, seal_batch_token
-from strongbox.errors import BadRequest, PermissionDenied
+from strongbox.errors import BadRequest
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.policy import DEFAULT_POLICY_NAME, ROOT_POLICY_NAME
@@ -65,7 +65,7 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
     else:
         result = Result(code=Result.OK)
     if result.code == Result.NOT_FOUND and consume:
-        raise PermissionDenied("invalid role or secret ID")  # raced away or expired
+        raise BadRequest("invalid role or secret ID")  # raced away or expired meanwhile
     if result.code != Result.OK:
         raise BadRequest(result.message or "the token could not be created")
     return auth_block(token_id, token)

@@ -331,6 +331,9 @@ def test_more_than_ten_attempts_a_minute_from_one_address_get_429(guarded: Guard
     retry_after = throttled.headers.get("Retry-After", "")
     assert retry_after.isdigit() and 0 < int(retry_after) <= 60, retry_after
     assert "too many" in errors(throttled)[0]
+    audited = _audit_responses(guarded.audit_log, f"auth/{guarded.mount}/login/nobody-10")
+    assert [e["response"]["status"] for e in audited] == [429]
+    assert "too many" in audited[0]["error"]
     # another address is not throttled
     assert login(server, guarded.mount, "nobody-11", "pw", new_address()).status_code == 400
 
@@ -385,3 +388,4 @@ def test_failed_logins_and_the_lockout_are_audited_and_no_password_is_written(
     assert "locked" in log  # lockouts are logged...
     lock_lines = [line for line in log.splitlines() if "locked after" in line]
     assert lock_lines and not any("judy" in line for line in lock_lines)  # ...without the name
+    assert any(lockouts[0]["request"]["id"] in line for line in lock_lines)
