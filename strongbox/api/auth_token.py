@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
+from strongbox.api.request import LIST
 from strongbox.api.routing import Context, Route
 from strongbox.api.token_issue import auth_block, issue, with_default
 from strongbox.auth.tokens import (
@@ -24,7 +25,7 @@ from strongbox.auth.tokens import (
     renewed_ttl,
 )
 from strongbox.auth.tokens import initial_ttl as token_initial_ttl
-from strongbox.errors import BadRequest, PermissionDenied
+from strongbox.errors import BadRequest, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.policy import DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, normalize_policy_name
@@ -277,7 +278,18 @@ async def renew_accessor(ctx: Context) -> Response:
     return await _renew(ctx, _by_accessor(ctx, body["accessor"]), "")
 
 
+async def list_accessors(ctx: Context) -> Response:
+    """LIST auth/token/accessors (sudo): the only listable handle of tokens."""
+    if ctx.request.method != LIST:
+        raise BadRequest("use LIST (or GET ?list=true) on auth/token/accessors")
+    accessors = ctx.core.store.token_accessors(ctx.request.namespace)
+    if not accessors:
+        raise NotFound("no tokens")
+    return ok(ctx.request.request_id, {"keys": accessors})
+
+
 ROUTES = {
+    "auth/token/accessors": Route({"LIST": list_accessors, "GET": list_accessors}, sudo=True),
     "auth/token/renew": Route({"POST": renew}),
     "auth/token/renew-self": Route({"POST": renew_self}),
     "auth/token/renew-accessor": Route({"POST": renew_accessor}),

@@ -411,6 +411,18 @@ class Store:
         raw = self._get("meta", keys.POLICY_GENERATION)
         return keys.from_u64(raw) if raw else 0
 
+    def token_accessors(self, namespace: str) -> list[str]:
+        """Accessors of the tokens of `namespace` and the namespaces below it."""
+        out = []
+        active = self._active
+        with active.env.begin() as txn:
+            for _, raw in txn.cursor(db=active.db["tokens"]):
+                token = rec.TokenRecord.FromString(bytes(raw))
+                ns = token.namespace
+                if not namespace or ns == namespace or ns.startswith(namespace + "/"):
+                    out.append(token.accessor)
+        return sorted(out)
+
     def token_by_accessor(self, accessor: str) -> rec.TokenRecord | None:
         token_hash = self._get("token_accessors", accessor.encode())
         return None if token_hash is None else self.token(token_hash)

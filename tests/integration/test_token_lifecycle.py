@@ -138,3 +138,13 @@ def test_expired_wrapping_tokens_and_secret_ids_are_swept(swept: ReadyNode) -> N
         while time.monotonic() < deadline and raw.request("LIST", url).status_code == 200:
             time.sleep(0.25)
         assert raw.request("LIST", url).status_code == 404  # the accessor index went too
+
+
+def test_accessors_are_the_listable_handle_and_need_sudo(swept: ReadyNode) -> None:
+    root = client(swept, swept.root_token)
+    created = root.auth.token.create(policies=["default"], ttl="1h")["auth"]
+    listed = root.auth.token.list_accessors()["data"]["keys"]
+    assert created["accessor"] in listed
+    assert created["client_token"] not in str(listed)
+    with swept.client(created["client_token"]) as raw:
+        assert raw.request("LIST", "/v1/auth/token/accessors").status_code == 403
