@@ -261,7 +261,8 @@ async def benchmark(node: ServerProcess, tokens: dict[str, str], duration_s: flo
 
 
 def comparison(phases: Sequence[TokenPhaseResult]) -> dict[str, Any]:
-    """Ratios of mean req/s and the per-request cost of the policy check (module doc)."""
+    """Ratios of mean req/s and the per-request cost of the policy check (module doc).
+    Per-kind means are keyed by token kind: none (the health phases), root, policy, denied."""
     by_token: dict[str, list[TokenPhaseResult]] = {}
     for p in phases:
         by_token.setdefault(p.token, []).append(p)

@@ -211,9 +211,12 @@ class Core:
         if expired(record, now) or not self._ancestors_live(record, now):
             self._token_error("expired")
             raise PermissionDenied()
-        if record.namespace and self.store.namespace(record.namespace) is None:
-            self._token_error("unknown")
-            raise PermissionDenied()  # batch tokens of a deleted namespace
+        if record.namespace:
+            namespace = self.store.namespace(record.namespace)
+            if namespace is None or namespace.id != record.namespace_id:
+                # a deleted namespace's (batch) tokens, also once the name is reused
+                self._token_error("unknown")
+                raise PermissionDenied()
         return record
 
     def _ancestors_live(self, record: rec.TokenRecord, now: int) -> bool:
@@ -229,7 +232,7 @@ class Core:
 
     async def use_token(self, record: rec.TokenRecord) -> None:
         """Spend one use of a limited-use token (through Raft: every node agrees)."""
-        if not record.num_uses:
+        if not record.num_uses or not record.accessor:  # batch tokens have no uses to spend
             return
         result = await self.submit(cmd_pb.Command(token_use=cmd_pb.TokenUse(
             accessor=record.accessor)))

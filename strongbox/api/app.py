@@ -48,6 +48,7 @@ from strongbox.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    PermissionDenied,
     RequestTimeout,
     ServiceUnavailable,
     StrongBoxError,
@@ -66,7 +67,7 @@ PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
 
 
 def find_route(path: str) -> Route | None:
-    route = ROUTES.get(path)
+    route = ROUTES.get(path) or ROUTES.get(path.rstrip("/"))  # LIST keeps its slash
     if route is None:
         route = next((r for prefix, r in PREFIX_ROUTES.items() if path.startswith(prefix)), None)
     return route
@@ -190,6 +191,11 @@ class StrongBoxApp:
             # Up to max_snapshot_bytes may follow: only for a caller allowed to restore.
             token = _header_token(scope["headers"])
             record = self.core.authenticate(token)
+            namespaced = any(name == b"x-vault-namespace" and value.strip(b"/ ") not in
+                             (b"", b"root") for name, value in scope["headers"])
+            if record.namespace or namespaced:
+                raise PermissionDenied("permission denied: snapshot restores need a token of "
+                                       "the root namespace, sent without X-Vault-Namespace")
             self.core.authorize(record, "sudo", rel)
         body = await self._read_body(scope, receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))

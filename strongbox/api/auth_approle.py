@@ -42,7 +42,10 @@ ROLE_SCHEMA = {
     "secret_id_bound_cidrs": (list, str, type(None)), "bind_secret_id": (bool, type(None)),
     "token_num_uses": (int, type(None)), "token_period": (str, int, type(None)),
     "period": (str, int, type(None)), "token_type": (str, type(None)),
-    "local_secret_ids": (bool, type(None)),
+    "local_secret_ids": (bool, type(None)), "enable_local_secret_ids": (bool, type(None)),
+    "token_explicit_max_ttl": (str, int, type(None)),
+    "token_no_default_policy": (bool, type(None)),
+    "token_bound_cidrs": (list, str, type(None)),
 }
 
 
@@ -84,10 +87,20 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
     policies = body.get("token_policies", body.get("policies"))
     if policies is not None:
         del role.token_policies[:]
-        role.token_policies.extend(policy_names(policies, "token_policies"))
+        role.token_policies.extend(policy_names(policies, "token_policies",
+                                                         allow_root=False))
+    if _cidrs(body.get("token_bound_cidrs"), "token_bound_cidrs"):
+        raise BadRequest("'token_bound_cidrs' is not supported yet; bind the secret ids "
+                         "instead (secret_id_bound_cidrs, cidr_list)")
     for field in ("token_ttl", "token_max_ttl", "secret_id_ttl"):
         if body.get(field) is not None:
             setattr(role, field + "_ns", duration(body, field))
+    if body.get("token_explicit_max_ttl") is not None:  # Vault's hard cap: we keep the lower
+        cap = duration(body, "token_explicit_max_ttl")
+        role.token_max_ttl_ns = min(filter(None, (cap, role.token_max_ttl_ns)), default=0)
+    if body.get("token_no_default_policy"):
+        raise BadRequest("'token_no_default_policy' is not supported: tokens always get "
+                         "the default policy")
     period_field = "token_period" if body.get("token_period") is not None else "period"
     if body.get(period_field) is not None:
         role.token_period_ns = duration(body, period_field)
@@ -106,6 +119,9 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
         if kind not in ("service", "batch"):
             raise BadRequest("'token_type' must be \"service\" or \"batch\"")
         role.token_type = kind
+    if role.token_type == "batch" and (role.token_num_uses or role.token_period_ns):  # noqa: S105
+        raise BadRequest("batch tokens cannot be periodic or limited-use: use token_type "
+                         "\"service\" with token_num_uses or token_period")
     if not role.bind_secret_id and not role.secret_id_bound_cidrs:
         raise BadRequest("a role without bind_secret_id must set secret_id_bound_cidrs; "
                          "otherwise anyone who knows the role id could log in")
@@ -215,11 +231,15 @@ async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
     uses = _uses(body.get("num_uses"), "num_uses") or role.secret_id_num_uses
     if role.secret_id_num_uses:
         uses = min(uses, role.secret_id_num_uses)
+    cidr_list = _cidrs(body.get("cidr_list"), "cidr_list")
+    if role.secret_id_bound_cidrs and not all(
+            _within(c, list(role.secret_id_bound_cidrs)) for c in cidr_list):
+        raise BadRequest("'cidr_list' must lie within the role's secret_id_bound_cidrs: "
+                         + ", ".join(role.secret_id_bound_cidrs))
     secret_id, accessor = str(uuid.uuid4()), str(uuid.uuid4())
     key = _secret_key(ctx, mount, name, secret_id)
     record = rec.SecretIdRecord(accessor=accessor, creation_time_ns=time.time_ns(), ttl_ns=ttl,
-                                num_uses=uses, cidr_list=_cidrs(body.get("cidr_list"),
-                                                                "cidr_list"), metadata=meta)
+                                num_uses=uses, cidr_list=cidr_list, metadata=meta)
     await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
         puts=[cmd_pb.AuthEntryWrite.Put(key=key, value=record.SerializeToString()),
               cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "secret_acc", name, accessor),
@@ -283,6 +303,13 @@ def _secret_op(field: str, destroy: bool) -> Any:
     return handler
 
 
+def _within(cidr: str, bounds: list[str]) -> bool:
+    network = ipaddress.ip_network(cidr)
+    return any(network.version == ipaddress.ip_network(b).version
+               and network.subnet_of(ipaddress.ip_network(b))  # type: ignore[arg-type]
+               for b in bounds)
+
+
 def _client_in(addr: str, cidrs: list[str]) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
@@ -299,7 +326,7 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
     if name_raw is None or role is None:
         raise BadRequest(INVALID)
     name, consume = name_raw.decode(), b""
-    cidrs = list(role.secret_id_bound_cidrs)
+    bindings = [list(role.secret_id_bound_cidrs)]  # every binding must admit the client
     if role.bind_secret_id:
         found = _find_secret(ctx, mount, name, {"secret_id": body.get("secret_id") or ""})
         if found is None:
@@ -307,8 +334,8 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         consume, record = found[0], found[2]
         if record.ttl_ns and record.creation_time_ns + record.ttl_ns <= time.time_ns():
             raise BadRequest(INVALID)
-        cidrs += list(record.cidr_list)
-    if cidrs and not _client_in(ctx.request.remote_addr, cidrs):
+        bindings.append(list(record.cidr_list))
+    if any(cidrs and not _client_in(ctx.request.remote_addr, cidrs) for cidrs in bindings):
         raise BadRequest(INVALID)
     token = rec.TokenRecord(
         policies=with_default(list(role.token_policies)), display_name=f"approle-{name}",

@@ -63,7 +63,7 @@ def duration(body: dict[str, Any], name: str) -> int:
     return ns
 
 
-def policy_names(raw: Any, field: str = "policies") -> list[str]:
+def policy_names(raw: Any, field: str = "policies", allow_root: bool = True) -> list[str]:
     """A list of policy names (also accepts Vault's comma-separated string form)."""
     if raw is None:
         return []
@@ -71,14 +71,20 @@ def policy_names(raw: Any, field: str = "policies") -> list[str]:
         raw = [p.strip() for p in raw.split(",") if p.strip()]
     if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
         raise BadRequest(f"{field!r} must be a list of policy names")
-    return sorted({normalize_policy_name(p) for p in raw})
+    names = sorted({normalize_policy_name(p) for p in raw})
+    if not allow_root and ROOT_POLICY_NAME in names:
+        raise BadRequest(f"{field!r} cannot contain \"root\": auth methods never issue root "
+                         "tokens")
+    return names
 
 
 def _policies(ctx: Context, body: dict[str, Any], parent: rec.TokenRecord) -> list[str]:
     policies = with_default(policy_names(body.get("policies")) or list(parent.policies),
                             bool(body.get("no_default_policy")))
-    if ROOT_POLICY_NAME in parent.policies and parent.namespace == ctx.request.namespace:
-        return policies
+    if ROOT_POLICY_NAME in parent.policies:
+        return policies  # root may grant anything, here and in namespaces below
+    if ROOT_POLICY_NAME in policies:
+        raise PermissionDenied("permission denied: only a root token can create a root token")
     if parent.namespace != ctx.request.namespace:
         _require_sudo(ctx, parent, "creating a token in another namespace")
         return policies

@@ -75,7 +75,7 @@ async def write_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str])
     raw_policies = body.get("token_policies", body.get("policies"))
     if raw_policies is not None:
         del user.token_policies[:]
-        user.token_policies.extend(policy_names(raw_policies, "token_policies"))
+        user.token_policies.extend(policy_names(raw_policies, "token_policies", allow_root=False))
     for field, aliases in (("token_ttl", ("token_ttl", "ttl")),
                            ("token_max_ttl", ("token_max_ttl", "max_ttl"))):
         for alias in aliases:
@@ -136,7 +136,7 @@ async def update_policies(ctx: Context, mount: rec.MountRecord,
     body = ctx.request.json_body({"policies": (list, str), "token_policies": (list, str)})
     del user.token_policies[:]
     user.token_policies.extend(policy_names(body.get("token_policies", body.get("policies")),
-                                            "token_policies"))
+                                            "token_policies", allow_root=False))
     await _put_user(ctx, mount, match["name"], user)
     return no_content()
 

@@ -48,10 +48,21 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
                 reset: bytes = b"") -> dict[str, Any]:
     """Mint `token` (policies, TTLs, namespace, type... already set); the auth block."""
     keyring = ctx.core.require_keyring()
+    if ROOT_POLICY_NAME in token.policies and not token.auth_path.startswith("auth/token/"):
+        raise BadRequest("auth methods cannot create root tokens: remove \"root\" from the "
+                         "user's or role's token_policies")
+    if token.namespace:
+        namespace = ctx.core.store.namespace(token.namespace)
+        if namespace is None:
+            raise BadRequest(f"namespace {token.namespace!r} does not exist")
+        token.namespace_id = namespace.id
     token.creation_time_ns = time.time_ns()
     token.issued_ttl_ns = token.ttl_ns
     login = cmd_pb.Login(consume_secret_id=consume, reset_key=reset)
     if token.type == "batch":
+        if token.num_uses or token.period_ns:
+            raise BadRequest("batch tokens cannot be periodic or limited-use: use "
+                             "token_type \"service\" for token_num_uses or token_period")
         token.accessor, token.renewable = "", False
         token_id = seal_batch_token(keyring, token)
     else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 
 from strongbox.barrier.aead import DecryptError
@@ -26,6 +27,7 @@ BATCH_PREFIX = "sbb."
 SYSTEM_MAX_TTL_NS = 768 * 3600 * 10**9  # Vault's default max TTL (32 days)
 MAX_TTL_NS = 100 * 365 * 86400 * 10**9
 MAX_BATCH_TOKEN_CHARS = 4096
+_BATCH_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def new_service_token() -> str:
@@ -76,11 +78,13 @@ def seal_batch_token(keyring: Keyring, token: rec.TokenRecord) -> str:
 
 def open_batch_token(keyring: Keyring, token_id: str) -> rec.TokenRecord | None:
     """The record sealed in a batch token; None if it is malformed or was tampered with."""
-    if len(token_id) > MAX_BATCH_TOKEN_CHARS:
-        return None
     text = token_id[len(BATCH_PREFIX):]
+    if len(token_id) > MAX_BATCH_TOKEN_CHARS or not _BATCH_TEXT.fullmatch(text):
+        return None
     try:
         sealed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        if base64.urlsafe_b64encode(sealed).rstrip(b"=").decode() != text:
+            return None  # one token, one spelling (audit hashes the string as sent)
         record = rec.TokenRecord.FromString(keyring.open_batch(sealed))
     except (binascii.Error, ValueError, DecryptError):
         return None

@@ -133,6 +133,13 @@ def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Re
     child = store.env.begin(write=True, parent=txn)
     try:
         result = HANDLERS[op](store, child, command)
+    except lmdb.BadValsizeError:
+        # An empty or over-long key from the command: the same bytes fail the same way
+        # on every replica, so this is input, not the environment; never retry it.
+        child.abort()
+        log.error("apply of a %s command used an invalid key size; answering INVALID", op)
+        return command.request_id, Result(code=Result.INVALID,
+                                          message="the command could not be applied")
     except (StoreFull, lmdb.Error):
         child.abort()
         raise  # the entry stays unapplied and is retried: never diverge

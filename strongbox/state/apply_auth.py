@@ -208,8 +208,7 @@ def apply_sweep(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) ->
         secret = rec.SecretIdRecord.FromString(raw) if raw else None
         if secret is not None and secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now:
             txn.delete(key, db=store.db["auth_entries"])
-            role_key = key.rsplit(b"\0", 1)[0]  # <ns>\0<mount>\0secret\0<role>
-            index = role_key.replace(b"\0secret\0", b"\0secret_acc\0", 1)
-            txn.delete(index + b"\0" + secret.accessor.encode(), db=store.db["auth_entries"])
+            txn.delete(keys.secret_id_accessor_key(key, secret.accessor),
+                       db=store.db["auth_entries"])
             removed += 1
     return Result(code=Result.OK, version=removed)

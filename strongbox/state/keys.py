@@ -55,3 +55,10 @@ def ns_prefix(namespace: str) -> bytes:
 def auth_entry_key(namespace: str, mount: str, kind: str, *parts: str) -> bytes:
     """auth_entries keys: "<ns>\0<mount>\0<kind>\0<part>[\0<part>...]"."""
     return "\0".join((namespace, mount, kind, *parts)).encode()
+
+
+def secret_id_accessor_key(secret_key: bytes, accessor: str) -> bytes:
+    """The accessor index entry of an AppRole secret id stored under `secret_key`
+    ("<ns>\0<mount>\0secret\0<role>\0<hash>" -> "...\0secret_acc\0<role>\0<accessor>")."""
+    role_key = secret_key.rsplit(b"\0", 1)[0]
+    return role_key.replace(b"\0secret\0", b"\0secret_acc\0", 1) + b"\0" + accessor.encode()

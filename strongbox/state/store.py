@@ -67,7 +67,9 @@ log = logging.getLogger(__name__)
 
 
 def txn_get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
-    """`txn.get` as bytes (lmdb may hand back a buffer)."""
+    """`txn.get` as bytes (lmdb may hand back a buffer); an empty key finds nothing."""
+    if not key:
+        return None
     value = txn.get(key, db=db)
     return None if value is None else bytes(value)
 

@@ -340,9 +340,6 @@ def test_deleting_a_namespace_removes_its_data_and_revokes_its_tokens(node: Read
         assert t.get("/v1/auth/token/lookup-self", headers=ns("del-a")).status_code == 403
 
 
-@pytest.mark.xfail(reason="BUG: a batch token of a deleted namespace works again once a "
-                          "namespace of the same name is created (core.authenticate checks "
-                          "the namespace by path, not by id)", strict=True)
 def test_a_batch_token_of_a_deleted_namespace_stays_dead_when_the_name_is_reused(
         node: ReadyNode) -> None:
     create_namespace(node, "reuse-a")
@@ -436,8 +433,6 @@ def test_an_unknown_namespace_in_the_header_is_404(node: ReadyNode) -> None:
         assert c.get("/v1/sys/mounts", headers=ns("known-a")).status_code == 200
 
 
-@pytest.mark.xfail(reason="BUG: LIST /v1/sys/namespaces/ (trailing slash) is 405; Vault "
-                          "treats LIST paths with and without the slash alike", strict=True)
 def test_listing_namespaces_accepts_a_trailing_slash(node: ReadyNode) -> None:
     create_namespace(node, "slash-a")
     with node.root as c:

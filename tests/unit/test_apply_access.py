@@ -268,3 +268,13 @@ def test_the_store_finds_expired_items_for_the_sweeper(log: Log) -> None:
     assert log.store.expired(T0 + SECOND, 10) == ([], [], [])
     tokens, wrapped, secret_ids = log.store.expired(T0 + 20 * SECOND, 10)
     assert (tokens, wrapped, secret_ids) == (["old"], [], [secret_key()])
+
+
+def test_an_empty_key_in_a_command_is_invalid_and_never_wedges_the_log(log: Log) -> None:
+    """Regression: TokenUse(accessor="") raised lmdb.BadValsizeError, which apply treated as
+    an environment error and retried forever: every later write on every node stalled."""
+    assert log.run(command(token_use=cmd_pb.TokenUse(accessor=""))).code == R.NOT_FOUND
+    bad = cmd_pb.TokenCreate(token_hash=b"", token=rec.TokenRecord(accessor="x"))
+    assert log.run(command(token_create=bad)).code == R.INVALID
+    assert log.run(command(token_create=token("after"))).code == R.OK  # the log moves on
+    assert log.store.token_by_accessor("after") is not None
