@@ -19,7 +19,9 @@ sending requests back to back (the load generator of ``kv_single_node.py``):
                        lookup, then the ACL check returns at once (root policy), KV read.
 * ``kv_read_policy`` - the same reads with the ``app`` token: token lookup, the compiled
                        ACL of (app, default) from the per-policy-set cache, the glob
-                       match, KV read.
+                       match, KV read. The token is a child of the root token, so this
+                       also pays whatever the server checks for a child token (its
+                       parent's lookup, where ancestors are checked on use).
 * ``kv_read_denied`` - the same reads with the ``noaccess`` token: token lookup and the
                        glob match, then 403 instead of the KV read. 403 is the expected
                        answer here; anything else counts as an error.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,15 +32,22 @@ class ReadyNode:
         return self.server.client(self.root_token)
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[ReadyNode]:
-    """An initialized (3 shares, threshold 2), unsealed node shared by a test module."""
-    server = ServerProcess(tmp_path_factory.mktemp("node") / "data", tls).start()
+@contextmanager
+def ready_node(data_dir: Path, tls: TlsFiles, extra_config: str = "") -> Iterator[ReadyNode]:
+    """A node process of its own, initialized (3 shares, threshold 2) and unsealed."""
+    server = ServerProcess(data_dir, tls, extra_config=extra_config).start()
     try:
         keys, root = server.init_and_unseal(shares=3, threshold=2)
         yield ReadyNode(server, keys, root)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[ReadyNode]:
+    """An initialized, unsealed node shared by a test module."""
+    with ready_node(tmp_path_factory.mktemp("node") / "data", tls) as ready:
+        yield ready
 
 
 @pytest.fixture

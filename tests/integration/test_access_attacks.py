@@ -28,7 +28,7 @@ from strongbox.barrier import keyring
 from strongbox.core import Core
 from strongbox.seal import unseal
 from strongbox.testing import ServerProcess, TlsFiles
-from tests.conftest import ReadyNode
+from tests.conftest import ReadyNode, ready_node
 
 pytestmark = pytest.mark.integration
 
@@ -354,12 +354,8 @@ def test_path_tricks_cannot_escape_a_policy_prefix(node: ReadyNode) -> None:
 def lockout_node(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles,
                  ) -> Iterator[ReadyNode]:
     """A node of its own: only the lockout test's logins count against its throttle."""
-    server = ServerProcess(tmp_path_factory.mktemp("lockout") / "data", tls).start()
-    try:
-        keys, root = server.init_and_unseal(shares=3, threshold=2)
-        yield ReadyNode(server, keys, root)
-    finally:
-        server.stop()
+    with ready_node(tmp_path_factory.mktemp("lockout") / "data", tls) as ready:
+        yield ready
 
 
 def test_password_guessing_locks_the_user(lockout_node: ReadyNode) -> None:

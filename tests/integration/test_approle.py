@@ -15,7 +15,7 @@ import hvac.exceptions
 import pytest
 
 from strongbox.testing import ServerProcess, TlsFiles
-from tests.conftest import ReadyNode
+from tests.conftest import ReadyNode, ready_node
 
 pytestmark = pytest.mark.integration
 
@@ -437,12 +437,8 @@ def test_bad_role_definitions_are_refused(node: ReadyNode) -> None:
 @pytest.fixture
 def own_node(tmp_path: Path, tls: TlsFiles) -> Iterator[ReadyNode]:
     """A node for one test (the test may leave it unable to commit writes)."""
-    server = ServerProcess(tmp_path / "data", tls).start()
-    try:
-        keys, root = server.init_and_unseal()
-        yield ReadyNode(server, keys, root)
-    finally:
-        server.stop()
+    with ready_node(tmp_path / "data", tls) as ready:
+        yield ready
 
 
 def test_a_limited_use_batch_role_is_refused_or_its_tokens_work(own_node: ReadyNode) -> None:

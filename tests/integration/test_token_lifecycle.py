@@ -10,21 +10,17 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from strongbox.testing import ServerProcess, TlsFiles
-from tests.conftest import ReadyNode
+from strongbox.testing import TlsFiles
+from tests.conftest import ReadyNode, ready_node
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles) -> Iterator[ReadyNode]:
-    server = ServerProcess(tmp_path_factory.mktemp("swept") / "data", tls,
-                           extra_config="[limits]\nsweep_interval_s = 0.5\n").start()
-    try:
-        keys, root = server.init_and_unseal(shares=1, threshold=1)
-        yield ReadyNode(server, keys, root)
-    finally:
-        server.stop()
+    with ready_node(tmp_path_factory.mktemp("swept") / "data", tls,
+                    extra_config="[limits]\nsweep_interval_s = 0.5\n") as ready:
+        yield ready
 
 
 def client(node: ReadyNode, token: str | None = None) -> hvac.Client:
