@@ -5,7 +5,9 @@ plus sys/locked-users (userpass lockouts: list, unlock).
 engine; `POST sys/auth/:path {"type": "userpass"|"approle"}` enables an auth method.
 DELETE removes a mount with all its data (an auth method also revokes the tokens it
 issued). Engines that arrive with later issues (transit, database) are refused
-with a message saying so. Every change goes through Raft.
+with a message saying so. `.../:path/tune` reads a mount's settings and changes its
+description (nothing else is tunable yet: no engine issues leases). Every change goes
+through Raft.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import uuid
 from typing import Any
 
 from strongbox.api.envelope import Response, no_content, ok
-from strongbox.api.routing import Context, Route
-from strongbox.errors import BadRequest, NotFound
+from strongbox.api.routing import Context, Handler, Route
+from strongbox.errors import BadRequest, MethodNotAllowed, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
@@ -58,8 +60,6 @@ async def get_auth(ctx: Context) -> Response:
 
 def _path(ctx: Context, prefix: str) -> str:
     path = ctx.request.path[len(prefix):].strip("/") + "/"
-    if path.endswith("/tune/"):
-        raise BadRequest("tuning mounts is not supported yet")
     if not PATH_RE.match(path) or path.startswith(RESERVED_MOUNTS) or path == "token/":
         raise BadRequest(f"invalid mount path {path!r}: use 1-4 segments of letters, digits, "
                          "'.', '_' or '-', and not sys/, auth/, token/, cubbyhole/ or "
@@ -102,6 +102,67 @@ async def enable_engine(ctx: Context) -> Response:
                             description=body.get("description") or "",
                             options=_options(body, kind), created_time_ns=time.time_ns())
     return await _enable(ctx, path, mount, auth=False)
+
+
+def _tuned(ctx: Context, prefix: str) -> tuple[str, bool]:
+    """(mount path, is an auth method) of a .../:path/tune request."""
+    path = _path(ctx, prefix)
+    return path[:-len("tune/")], prefix == "sys/auth/"
+
+
+def _mount_record(ctx: Context, path: str, auth: bool) -> rec.MountRecord:
+    store = ctx.core.store
+    mount = store.auth_mount(ctx.request.namespace, path) if auth else \
+        store.mount(ctx.request.namespace, path)
+    if mount is None:
+        raise BadRequest(f"no mount at {path!r}: see GET /v1/sys/{'auth' if auth else 'mounts'}")
+    return mount
+
+
+async def read_tune(ctx: Context, prefix: str) -> Response:
+    path, auth = _tuned(ctx, prefix)
+    mount = _mount_record(ctx, path, auth)
+    return ok(ctx.request.request_id, {
+        "description": mount.description, "default_lease_ttl": 2764800,
+        "max_lease_ttl": 2764800, "force_no_cache": False, "options": dict(mount.options)
+        or None, "token_type": "default-service"})
+
+
+async def write_tune(ctx: Context, prefix: str) -> Response:
+    path, auth = _tuned(ctx, prefix)
+    mount = _mount_record(ctx, path, auth)
+    body = ctx.request.json_body({"description": (str, type(None)), "options": (dict, type(None)),
+                                  "default_lease_ttl": (str, int, type(None)),
+                                  "max_lease_ttl": (str, int, type(None))})
+    if body.get("options") is not None:
+        _options(body, mount.type)  # only version 2, for KV
+    for name in ("default_lease_ttl", "max_lease_ttl"):
+        if body.get(name) not in (None, "", 0, "0", "system"):
+            raise BadRequest(f"'{name}' cannot be tuned yet: StrongBox's engines issue no "
+                             "leases")
+    description = body.get("description")
+    if description is not None and description != mount.description:
+        await ctx.core.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
+            namespace=ctx.request.namespace, path=path, auth=auth, description=description)))
+    return no_content()
+
+
+def _with_tune(prefix: str, handlers: dict[str, Handler], sudo: bool) -> Route:
+    """A prefix route whose `.../tune` paths read and change a mount's settings."""
+    async def dispatch(ctx: Context) -> Response:
+        tune = ctx.request.path.rstrip("/").endswith("/tune")
+        method = ctx.request.method
+        if tune and method == "GET":
+            return await read_tune(ctx, prefix)
+        if tune and method in ("POST", "PUT"):
+            return await write_tune(ctx, prefix)
+        handler = handlers.get("POST" if method == "PUT" else method)
+        if tune or handler is None:
+            allow = ("GET", "POST") if tune else tuple(sorted(handlers))
+            raise MethodNotAllowed(f"{method} is not supported on /v1/{ctx.request.path}; "
+                                   f"supported: {', '.join(allow)}", allow)
+        return await handler(ctx)
+    return Route({m: dispatch for m in ("GET", "POST", "PUT", "DELETE")}, sudo=sudo)
 
 
 async def disable_engine(ctx: Context) -> Response:
@@ -175,7 +236,9 @@ ROUTES = {
     "sys/locked-users": Route({"GET": locked_users}, sudo=True),
 }
 PREFIX_ROUTES = {
-    "sys/mounts/": Route({"POST": enable_engine, "DELETE": disable_engine}),
-    "sys/auth/": Route({"POST": enable_auth, "DELETE": disable_auth}, sudo=True),
+    "sys/mounts/": _with_tune("sys/mounts/", {"POST": enable_engine, "DELETE": disable_engine},
+                              sudo=False),
+    "sys/auth/": _with_tune("sys/auth/", {"POST": enable_auth, "DELETE": disable_auth},
+                            sudo=True),
     "sys/locked-users/": Route({"POST": unlock_user}, sudo=True),
 }

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "auth_entry_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "auth_entry_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class Command(_message.Message):
     NAMESPACE_DELETE_FIELD_NUMBER: _ClassVar[int]
     MOUNT_ENABLE_FIELD_NUMBER: _ClassVar[int]
     MOUNT_DISABLE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_TUNE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -76,7 +77,8 @@ class Command(_message.Message):
     namespace_delete: NamespaceDelete
     mount_enable: MountEnable
     mount_disable: MountDisable
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., auth_entry_write: _Optional[_Union[AuthEntryWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ...) -> None: ...
+    mount_tune: MountTune
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., auth_entry_write: _Optional[_Union[AuthEntryWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -382,3 +384,15 @@ class Sweep(_message.Message):
     wrapped_hashes: _containers.RepeatedScalarFieldContainer[bytes]
     secret_id_keys: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, token_accessors: _Optional[_Iterable[str]] = ..., wrapped_hashes: _Optional[_Iterable[bytes]] = ..., secret_id_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class MountTune(_message.Message):
+    __slots__ = ("namespace", "path", "auth", "description")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    path: str
+    auth: bool
+    description: str
+    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...

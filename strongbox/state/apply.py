@@ -108,6 +108,7 @@ HANDLERS: dict[str, Handler] = {
     "namespace_delete": apply_ns.apply_namespace_delete,
     "mount_enable": apply_ns.apply_mount_enable,
     "mount_disable": apply_ns.apply_mount_disable,
+    "mount_tune": apply_ns.apply_mount_tune,
 }
 
 

@@ -106,3 +106,16 @@ def apply_mount_disable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Com
     delete_prefix(txn, store.db["kv_meta"], prefix)
     delete_prefix(txn, store.db["kv_data"], prefix)
     return Result(code=Result.OK)
+
+
+def apply_mount_tune(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    op = command.mount_tune
+    db = store.db["auth_mounts" if op.auth else "mounts"]
+    key = keys.mount_key(op.namespace, op.path)
+    raw = txn_get(txn, key, db)
+    if raw is None:
+        return Result(code=Result.NOT_FOUND, message=f"no mount at {op.path}")
+    mount = rec.MountRecord.FromString(raw)
+    mount.description = op.description
+    txn.put(key, mount.SerializeToString(), db=db)
+    return Result(code=Result.OK)
