@@ -94,6 +94,7 @@ class Core:
         self.on_write_rejected: list[Callable[[], None]] = []
         self.on_token_error: list[Callable[[str], None]] = []
         self.login_throttle = Throttle(limit=10, window_s=60.0)
+        self.login_network_throttle = Throttle(limit=60, window_s=60.0)
         self.metrics_render: Callable[[], tuple[bytes, str]] | None = None
 
     def _audit_failed(self, device: str) -> None:
@@ -208,7 +209,8 @@ class Core:
             self._token_error("unknown")
             raise PermissionDenied()
         now = time.time_ns()
-        if expired(record, now) or not self._ancestors_live(record, now):
+        if expired(record, now) or not self._ancestors_live(record, now) \
+                or not self._method_live(record):
             self._token_error("expired")
             raise PermissionDenied()
         if record.namespace:
@@ -229,6 +231,14 @@ class Core:
                 return False
             parent, depth = ancestor.parent_accessor, depth + 1
         return True
+
+    def _method_live(self, record: rec.TokenRecord) -> bool:
+        """Disabling an auth method revokes its service tokens in apply; its batch tokens
+        (stored nowhere) are checked here against the method's uuid."""
+        if record.type != "batch" or not record.mount_uuid:
+            return True
+        mount = self.store.auth_mount(record.namespace, record.mount_path)
+        return mount is not None and mount.uuid == record.mount_uuid
 
     async def use_token(self, record: rec.TokenRecord) -> None:
         """Spend one use of a limited-use token (through Raft: every node agrees)."""

@@ -1,4 +1,5 @@
-"""The leader's sweeper: removes expired tokens, wrapped responses and secret ids.
+"""The leader's sweeper: removes expired tokens, wrapped responses and secret ids, and
+failed-login counters that no longer count.
 
 Expiry is enforced on every use, on every node, without it (DESIGN: check on
 use); the sweeper only reclaims space and revokes the children of expired
@@ -14,23 +15,28 @@ import asyncio
 import logging
 import time
 
+from strongbox.api.auth_userpass import COUNTER_RESET_NS
 from strongbox.core import Core
 from strongbox.pb import commands_pb2 as cmd_pb
 
 log = logging.getLogger("strongbox.sweeper")
 BATCH = 500
+LOGIN_STATE_IDLE_NS = COUNTER_RESET_NS  # a counter this old no longer counts: drop it
 
 
 async def sweep_once(core: Core) -> int:
     """One round on this node if it leads and is unsealed; the number of items removed."""
     if core.sealed or not core.log.is_leader():
         return 0
-    tokens, wrapped, secret_ids = core.store.expired(time.time_ns(), BATCH)
-    if not (tokens or wrapped or secret_ids):
+    found = core.store.expired(time.time_ns(), BATCH, LOGIN_STATE_IDLE_NS)
+    if not any(found):
         return 0
     result = await core.submit(cmd_pb.Command(sweep=cmd_pb.Sweep(
-        token_accessors=tokens, wrapped_hashes=wrapped, secret_id_keys=secret_ids)))
-    log.info("swept %d expired tokens, wrapped responses and secret ids", result.version)
+        token_accessors=found.tokens, wrapped_hashes=found.wrapped,
+        secret_id_keys=found.secret_ids, login_state_keys=found.login_states,
+        login_state_idle_ns=LOGIN_STATE_IDLE_NS)))
+    log.info("swept %d expired tokens, wrapped responses, secret ids and idle "
+             "failed-login counters", result.version)
     return int(result.version)
 
 

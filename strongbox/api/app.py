@@ -59,6 +59,7 @@ log = logging.getLogger("strongbox.api")
 PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
+MAX_ANONYMOUS_WAITS = 32  # X-Vault-Index waits of requests without a token (logins), at once
 ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
           **sys_policy.ROUTES, **auth_token.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
           **namespaces.ROUTES}
@@ -97,6 +98,7 @@ class StrongBoxApp:
         self.body_timeout = core.config.limits.body_timeout_s
         self.request_timeout = core.config.limits.request_timeout_s
         self.extra_headers = [*SECURITY_HEADERS, *([HSTS] if tls else [])]
+        self.anonymous_waits = 0
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -242,7 +244,7 @@ class StrongBoxApp:
                 raise BadRequest("Idempotency-Key must be 1-128 characters")
             digest = hashlib.sha256(f"{request.method} {request.path}?{request.query_string}"
                                     .encode() + b"\0" + request.body).digest()
-            idempotency.set(("idem:" + key, digest))
+            idempotency.set(("idem:" + self._scoped_key(request, key), digest))
         forward = headers.get("x-vault-forward", "").lower() == "active-node"
         if (forward or (request.token and "x-vault-index" in headers)) and not self.core.sealed:
             # Forwarding holds a worker on the leader: not for strangers. A bad token does
@@ -253,13 +255,33 @@ class StrongBoxApp:
         if forward and not leader:
             return await forwarding.forward(self.core, request, raw_path)
         index = forwarding.required_index(self.core, request)
-        if index and not await forwarding.wait_for_index(self.core, index,
-                                                         self.core.config.cluster.index_wait_s):
+        if index and not await self._wait(index, bool(request.token)):
             if headers.get("x-vault-inconsistent", "").lower() == "forward-active-node" \
-                    and not leader:
+                    and not leader and request.token:  # strangers are never forwarded
                 return await forwarding.forward(self.core, request, raw_path)
             raise forwarding.precondition_failed(index, self.core.store.applied_index())
         return None
+
+    async def _wait(self, index: int, authenticated: bool) -> bool:
+        """Wait for `index` to apply here; requests without a token share a few slots."""
+        if authenticated:
+            return await forwarding.wait_for_index(self.core, index,
+                                                   self.core.config.cluster.index_wait_s)
+        if self.anonymous_waits >= MAX_ANONYMOUS_WAITS:
+            return self.core.store.applied_index() >= index  # no slot: answer right away
+        self.anonymous_waits += 1
+        try:
+            return await forwarding.wait_for_index(self.core, index,
+                                                   self.core.config.cluster.index_wait_s)
+        finally:
+            self.anonymous_waits -= 1
+
+    def _scoped_key(self, request: Request, key: str) -> str:
+        """An Idempotency-Key is the caller's own: scoped by namespace and token (keyed
+        hash), so another tenant reusing the same key neither collides nor pre-empts."""
+        keyring = self.core.keyring
+        caller = keyring.token_hash(request.token).hex() if keyring and request.token else ""
+        return hashlib.sha256(f"{request.namespace}\0{caller}\0{key}".encode()).hexdigest()
 
     async def _check_token(self, ctx: Context, method: str, sudo: bool = False) -> None:
         try:

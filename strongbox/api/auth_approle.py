@@ -14,6 +14,7 @@ to client CIDRs. Every failed login answers the same "invalid role or secret ID"
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import re
@@ -21,6 +22,7 @@ import time
 import uuid
 from typing import Any
 
+from strongbox.api import auth_store
 from strongbox.api.auth_token import duration, policy_names
 from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
 from strongbox.api.request import LIST
@@ -30,7 +32,6 @@ from strongbox.auth.tokens import initial_ttl
 from strongbox.errors import BadRequest, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import keys
 
 NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.@-]{0,127})"
 MAX_USES = 2**31 - 1
@@ -49,12 +50,11 @@ ROLE_SCHEMA = {
 }
 
 
-def _key(ctx: Context, mount: rec.MountRecord, kind: str, *parts: str) -> bytes:
-    return keys.auth_entry_key(ctx.request.namespace, mount.path, kind, *parts)
+_key = auth_store.entry_key
 
 
 def _role(ctx: Context, mount: rec.MountRecord, name: str) -> rec.AppRoleRole | None:
-    raw = ctx.core.store.auth_entry(_key(ctx, mount, "role", name.lower()))
+    raw = auth_store.read(ctx, _key(ctx, mount, "role", name.lower()))
     return None if raw is None else rec.AppRoleRole.FromString(raw)
 
 
@@ -132,14 +132,18 @@ async def write_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str])
     body = ctx.request.json_body(ROLE_SCHEMA)
     role = _role(ctx, mount, name)
     write = cmd_pb.AuthEntryWrite()
-    if role is None:
+    if role is None:  # a new role: its role id, and no concurrent creation may win twice
         role = rec.AppRoleRole(role_id=str(uuid.uuid4()), bind_secret_id=True,
                                created_time_ns=time.time_ns(),
                                token_type="service")  # noqa: S106
         write.puts.add(key=_key(ctx, mount, "role_id", role.role_id), value=name.encode())
+        write.expect_absent.append(_key(ctx, mount, "role", name))
+    else:
+        write.expect_present.append(_key(ctx, mount, "role", name))
     _apply_role_fields(role, body)
     write.puts.add(key=_key(ctx, mount, "role", name), value=role.SerializeToString())
-    await ctx.core.submit(cmd_pb.Command(auth_entry_write=write))
+    await auth_store.write(ctx, mount, write, conflict="the role was created concurrently by "
+                                                       "another request; send yours again")
     return no_content()
 
 
@@ -161,17 +165,17 @@ async def delete_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]
     name = match["name"].lower()
     role = _role(ctx, mount, name)
     if role is not None:
-        await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
+        await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
             deletes=[_key(ctx, mount, "role", name), _key(ctx, mount, "role_id", role.role_id)],
             delete_prefixes=[_key(ctx, mount, "secret", name, ""),
-                             _key(ctx, mount, "secret_acc", name, "")])))
+                             _key(ctx, mount, "secret_acc", name, "")]))
     return no_content()
 
 
 async def list_roles(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     if ctx.request.method != LIST:
         raise BadRequest("use LIST (or GET ?list=true) on role")
-    names = [k.decode() for k, _ in ctx.core.store.auth_entries(_key(ctx, mount, "role", ""))]
+    names = [k.decode() for k, _ in auth_store.scan(ctx, _key(ctx, mount, "role", ""))]
     if not names:
         raise NotFound("no roles")
     return ok(ctx.request.request_id, {"keys": names})
@@ -192,15 +196,12 @@ async def write_role_id(ctx: Context, mount: rec.MountRecord, match: re.Match[st
     if new_id == role.role_id:
         return no_content()
     old_id, role.role_id = role.role_id, new_id
-    result = await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
-        puts=[cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "role", name),
-                                        value=role.SerializeToString()),
-              cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "role_id", new_id),
-                                        value=name.encode())],
+    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+        puts=[auth_store.put(_key(ctx, mount, "role", name), role.SerializeToString()),
+              auth_store.put(_key(ctx, mount, "role_id", new_id), name.encode())],
         deletes=[_key(ctx, mount, "role_id", old_id)],
-        expect_absent=[_key(ctx, mount, "role_id", new_id)])))
-    if result.code != result.OK:
-        raise BadRequest("that role_id belongs to another role")
+        expect_absent=[_key(ctx, mount, "role_id", new_id)]),
+        conflict="that role_id belongs to another role")
     return no_content()
 
 
@@ -240,11 +241,10 @@ async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
     key = _secret_key(ctx, mount, name, secret_id)
     record = rec.SecretIdRecord(accessor=accessor, creation_time_ns=time.time_ns(), ttl_ns=ttl,
                                 num_uses=uses, cidr_list=cidr_list, metadata=meta)
-    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
-        puts=[cmd_pb.AuthEntryWrite.Put(key=key, value=record.SerializeToString()),
-              cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "secret_acc", name, accessor),
-                                        value=key)],
-        expect_present=[_key(ctx, mount, "role", name)])))
+    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+        puts=[auth_store.put(key, record.SerializeToString()),
+              auth_store.put(_key(ctx, mount, "secret_acc", name, accessor), key)],
+        expect_present=[_key(ctx, mount, "role", name)]))
     return ok(ctx.request.request_id, {"secret_id": secret_id, "secret_id_accessor": accessor,
                                        "secret_id_ttl": ttl // 10**9,
                                        "secret_id_num_uses": uses})
@@ -255,7 +255,7 @@ async def list_secret_ids(ctx: Context, mount: rec.MountRecord,
     name = match["name"].lower()
     _existing_role(ctx, mount, name)
     accessors = [k.decode() for k, _ in
-                 ctx.core.store.auth_entries(_key(ctx, mount, "secret_acc", name, ""))]
+                 auth_store.scan(ctx, _key(ctx, mount, "secret_acc", name, ""))]
     if not accessors:
         raise NotFound("no secret ids")
     return ok(ctx.request.request_id, {"keys": accessors})
@@ -274,14 +274,14 @@ def _find_secret(ctx: Context, mount: rec.MountRecord, name: str, body: dict[str
     """(record key, accessor key, record) by secret_id or by secret_id_accessor."""
     if "secret_id" in body:
         key = _secret_key(ctx, mount, name, body["secret_id"])
-        raw = ctx.core.store.auth_entry(key)
+        raw = auth_store.read(ctx, key)
         if raw is None:
             return None
         record = rec.SecretIdRecord.FromString(raw)
         return key, _key(ctx, mount, "secret_acc", name, record.accessor), record
     acc_key = _key(ctx, mount, "secret_acc", name, body["secret_id_accessor"])
-    key_raw = ctx.core.store.auth_entry(acc_key)
-    raw = ctx.core.store.auth_entry(key_raw) if key_raw else None
+    key_raw = auth_store.read(ctx, acc_key)
+    raw = auth_store.read(ctx, key_raw) if key_raw else None
     if key_raw is None or raw is None:
         return None
     return key_raw, acc_key, rec.SecretIdRecord.FromString(raw)
@@ -297,8 +297,7 @@ def _secret_op(field: str, destroy: bool) -> Any:
                 raise NotFound("no such secret id")
             return ok(ctx.request.request_id, _secret_view(found[2]))
         if found is not None:
-            await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
-                deletes=[found[0], found[1]])))
+            await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(deletes=[found[0], found[1]]))
         return no_content()
     return handler
 
@@ -321,9 +320,11 @@ def _client_in(addr: str, cidrs: list[str]) -> bool:
 async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     body = ctx.request.json_body({"role_id": (str,), "secret_id": (str, type(None))},
                                  required=("role_id",))
-    name_raw = ctx.core.store.auth_entry(_key(ctx, mount, "role_id", body["role_id"]))
+    name_raw = auth_store.read(ctx, _key(ctx, mount, "role_id", body["role_id"]))
     role = _role(ctx, mount, name_raw.decode()) if name_raw else None
-    if name_raw is None or role is None:
+    # The index may hold a role id that was rotated away: only the role's current one counts.
+    if name_raw is None or role is None or \
+            not hmac.compare_digest(role.role_id.encode(), body["role_id"].encode()):
         raise BadRequest(INVALID)
     name, consume = name_raw.decode(), b""
     bindings = [list(role.secret_id_bound_cidrs)]  # every binding must admit the client
@@ -343,7 +344,8 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         explicit_max_ttl_ns=role.token_max_ttl_ns, period_ns=role.token_period_ns,
         num_uses=role.token_num_uses, namespace=ctx.request.namespace,
         meta={"role_name": name}, renewable=role.token_type != "batch",  # noqa: S105
-        type=role.token_type or "service", auth_path=f"auth/{mount.path}login")
+        type=role.token_type or "service", auth_path=f"auth/{mount.path}login",
+        mount_path=mount.path, mount_uuid=mount.uuid)
     block = await issue(ctx, token, consume=consume)
     return json_response(200, envelope(ctx.request.request_id, None, auth=block))
 

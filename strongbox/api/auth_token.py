@@ -300,7 +300,7 @@ ROUTES = {
     "auth/token/renew-self": Route({"POST": renew_self}),
     "auth/token/renew-accessor": Route({"POST": renew_accessor}),
     "auth/token/create": Route({"POST": create}),
-    "auth/token/create-orphan": Route({"POST": create_orphan}, sudo=True),
+    "auth/token/create-orphan": Route({"POST": create_orphan}),
     "auth/token/lookup-self": Route({"GET": lookup_self}),
     "auth/token/lookup": Route({"POST": lookup, "GET": lookup}),
     "auth/token/lookup-accessor": Route({"POST": lookup_accessor}),

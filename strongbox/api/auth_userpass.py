@@ -6,10 +6,11 @@ User names are case-insensitive (stored lower-case), as in Vault.
 
 Login defences, in order: the per-node throttle (10 attempts a minute per client
 address and per user: 429 with Retry-After); the replicated lock (5 failures in
-a row lock the user for 5 minutes on every node: 403 saying so, until the time
-runs out or an operator calls sys/locked-users/:accessor/unlock/:name); then
-one Argon2id verification off the event loop. Unknown users cost the same
-verification and get the same answer as a wrong password. Every failure is an
+a row, within 15 minutes of each other, lock the name for 5 minutes on every node:
+403 saying so, until the time runs out or an operator calls
+sys/locked-users/:accessor/unlock/:name); then one Argon2id verification off the
+event loop. Unknown users cost the same verification, get the same answer as a
+wrong password and are locked the same way, so nothing tells which names exist. Every failure is an
 audited request with its error; lockouts are also logged (without the name).
 """
 
@@ -20,22 +21,24 @@ import re
 import time
 from typing import Any
 
+from strongbox.api import auth_store
 from strongbox.api.auth_token import duration, policy_names
 from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
 from strongbox.api.request import LIST
 from strongbox.api.routing import Context, MountRoutes
 from strongbox.api.token_issue import issue, with_default
 from strongbox.auth import passwords
+from strongbox.auth.throttle import network_of
 from strongbox.auth.tokens import initial_ttl
 from strongbox.errors import BadRequest, NotFound, PermissionDenied, RateLimited
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import keys
 
 log = logging.getLogger("strongbox.auth")
 NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.@-]{0,127})"
 MAX_FAILURES = 5
 LOCK_NS = 300 * 10**9
+COUNTER_RESET_NS = 900 * 10**9  # failures further apart than this are not "in a row"
 USER_SCHEMA = {"password": (str,), "policies": (list, str, type(None)),
                "token_policies": (list, str, type(None)), "token_ttl": (str, int, type(None)),
                "token_max_ttl": (str, int, type(None)), "ttl": (str, int, type(None)),
@@ -43,11 +46,11 @@ USER_SCHEMA = {"password": (str,), "policies": (list, str, type(None)),
 
 
 def _key(ctx: Context, mount: rec.MountRecord, kind: str, name: str) -> bytes:
-    return keys.auth_entry_key(ctx.request.namespace, mount.path, kind, name.lower())
+    return auth_store.entry_key(ctx, mount, kind, name.lower())
 
 
 def _user(ctx: Context, mount: rec.MountRecord, name: str) -> rec.UserpassUser | None:
-    raw = ctx.core.store.auth_entry(_key(ctx, mount, "user", name))
+    raw = auth_store.read(ctx, _key(ctx, mount, "user", name))
     return None if raw is None else rec.UserpassUser.FromString(raw)
 
 
@@ -61,9 +64,8 @@ def _password(value: Any) -> str:
 
 async def _put_user(ctx: Context, mount: rec.MountRecord, name: str,
                     user: rec.UserpassUser) -> None:
-    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
-        puts=[cmd_pb.AuthEntryWrite.Put(key=_key(ctx, mount, "user", name),
-                                        value=user.SerializeToString())])))
+    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+        puts=[auth_store.put(_key(ctx, mount, "user", name), user.SerializeToString())]))
 
 
 async def write_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
@@ -102,16 +104,16 @@ async def read_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) 
 
 async def delete_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     name = match["name"]
-    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(
-        deletes=[_key(ctx, mount, "user", name), _key(ctx, mount, "lock", name)])))
+    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+        deletes=[_key(ctx, mount, "user", name), _key(ctx, mount, "lock", name)]))
     return no_content()
 
 
 async def list_users(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     if ctx.request.method != LIST:
         raise BadRequest("use LIST (or GET ?list=true) on users")
-    prefix = keys.auth_entry_key(ctx.request.namespace, mount.path, "user", "")
-    names = [key.decode() for key, _ in ctx.core.store.auth_entries(prefix)]
+    prefix = auth_store.entry_key(ctx, mount, "user", "")
+    names = [key.decode() for key, _ in auth_store.scan(ctx, prefix)]
     if not names:
         raise NotFound("no users")
     return ok(ctx.request.request_id, {"keys": names})
@@ -142,16 +144,19 @@ async def update_policies(ctx: Context, mount: rec.MountRecord,
 
 
 def _throttle(ctx: Context, mount: rec.MountRecord, name: str) -> None:
+    now, addr = time.monotonic(), ctx.request.remote_addr
     wait = ctx.core.login_throttle.check(
-        [f"addr:{ctx.request.remote_addr}", f"user:{ctx.request.namespace}:{mount.path}:{name}"],
-        time.monotonic())
+        [f"addr:{addr}", f"user:{ctx.request.namespace}:{mount.uuid}:{name}"], now)
+    if wait is None:  # many addresses of one network share a wider budget
+        wait = ctx.core.login_network_throttle.check([f"net:{network_of(addr)}"], now)
     if wait is not None:
         raise RateLimited(f"too many login attempts; retry in {wait}s", retry_after=wait)
 
 
+
 def _locked(ctx: Context, lock_key: bytes) -> tuple[int, int]:
     """(failures so far, lock end in ns or 0)."""
-    raw = ctx.core.store.auth_entry(lock_key)
+    raw = auth_store.read(ctx, lock_key)
     if raw is None:
         return 0, 0
     state = rec.LoginState.FromString(raw)
@@ -178,8 +183,8 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
     password = body["password"]
     good = await passwords.verify_async(user.password_hash if user else None, password)
     if user is None or not good:
-        if user is not None:
-            await _count_failure(ctx, lock_key)
+        # Unknown names count too: locking must not tell which users exist.
+        await _count_failure(ctx, mount, lock_key)
         raise BadRequest("invalid username or password")
     if passwords.needs_rehash(user.password_hash):  # parameters were raised: upgrade it
         user.password_hash = await passwords.hash_async(password)
@@ -189,14 +194,16 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         ttl_ns=initial_ttl(user.token_ttl_ns, 0, user.token_max_ttl_ns),
         explicit_max_ttl_ns=user.token_max_ttl_ns, namespace=ctx.request.namespace,
         meta={"username": name}, renewable=True, type="service",
-        auth_path=f"auth/{mount.path}login/{name}")
+        auth_path=f"auth/{mount.path}login/{name}",
+        mount_path=mount.path, mount_uuid=mount.uuid)
     block = await issue(ctx, token, reset=lock_key if failures else b"")
     return json_response(200, envelope(ctx.request.request_id, None, auth=block))
 
 
-async def _count_failure(ctx: Context, lock_key: bytes) -> None:
+async def _count_failure(ctx: Context, mount: rec.MountRecord, lock_key: bytes) -> None:
     result = await ctx.core.submit(cmd_pb.Command(login_failure=cmd_pb.LoginFailure(
-        key=lock_key, max_failures=MAX_FAILURES, lock_ns=LOCK_NS)))
+        key=lock_key, max_failures=MAX_FAILURES, lock_ns=LOCK_NS,
+        reset_after_ns=COUNTER_RESET_NS, mount=auth_store.mount_ref(ctx, mount))))
     if result.code == result.LOCKED:
         log.warning("userpass user locked after %d failed logins", result.version,
                     extra={"request_id": ctx.request.request_id})

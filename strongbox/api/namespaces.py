@@ -83,7 +83,7 @@ async def create(ctx: Context) -> Response:
     if path.count("/") >= MAX_DEPTH:
         raise BadRequest(f"namespaces nest at most {MAX_DEPTH} deep")
     now = time.time_ns()
-    record = rec.NamespaceRecord(path=path, id=uuid.uuid4().hex[:5], created_time_ns=now,
+    record = rec.NamespaceRecord(path=path, id=uuid.uuid4().hex, created_time_ns=now,
                                  custom_metadata=meta)
     default = rec.PolicyRecord(name=DEFAULT_POLICY_NAME, text=DEFAULT_POLICY,
                                created_time_ns=now, updated_time_ns=now)

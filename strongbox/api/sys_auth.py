@@ -204,7 +204,7 @@ async def locked_users(ctx: Context) -> Response:
     for mount in ctx.core.store.auth_mounts(ctx.request.namespace):
         if mount.type != "userpass":
             continue
-        prefix = keys.auth_entry_key(ctx.request.namespace, mount.path, "lock", "")
+        prefix = keys.auth_entry_key(ctx.request.namespace, mount.uuid, "lock", "")
         users = [key.decode() for key, raw in ctx.core.store.auth_entries(prefix)
                  if rec.LoginState.FromString(raw).locked_until_ns > now]
         if users:
@@ -225,7 +225,7 @@ async def unlock_user(ctx: Context) -> Response:
     if not accessor or not name:
         raise BadRequest("use sys/locked-users/<mount accessor>/unlock/<user name>")
     mount = _userpass_mount(ctx, accessor)
-    key = keys.auth_entry_key(ctx.request.namespace, mount.path, "lock", name.lower())
+    key = keys.auth_entry_key(ctx.request.namespace, mount.uuid, "lock", name.lower())
     await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(deletes=[key])))
     return no_content()
 

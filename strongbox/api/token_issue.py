@@ -15,6 +15,7 @@ from typing import Any
 
 from strongbox.api.routing import Context
 from strongbox.auth.tokens import new_accessor, new_service_token, seal_batch_token
+from strongbox.core import idempotency
 from strongbox.errors import BadRequest
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -48,6 +49,11 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
                 reset: bytes = b"") -> dict[str, Any]:
     """Mint `token` (policies, TTLs, namespace, type... already set); the auth block."""
     keyring = ctx.core.require_keyring()
+    if idempotency.get() is not None:
+        # A retry would mint another token that apply (returning the first result) never
+        # stores: refuse rather than hand out a dead token.
+        raise BadRequest("Idempotency-Key is not supported on requests that issue tokens: "
+                         "send the request without it (a retry issues a new token)")
     if ROOT_POLICY_NAME in token.policies and not token.auth_path.startswith("auth/token/"):
         raise BadRequest("auth methods cannot create root tokens: remove \"root\" from the "
                          "user's or role's token_policies")

@@ -49,8 +49,9 @@ def expired(token: rec.TokenRecord, now_ns: int) -> bool:
 
 
 def initial_ttl(requested_ns: int, period_ns: int, explicit_max_ns: int) -> int:
-    """The TTL a new token gets: its period if periodic, capped by its explicit max."""
-    ttl = period_ns or requested_ns or SYSTEM_MAX_TTL_NS
+    """The TTL a new token gets: its period if periodic, else what was asked up to the
+    system max (768h, as Vault's default max_lease_ttl); an explicit max caps both."""
+    ttl = period_ns or min(requested_ns or SYSTEM_MAX_TTL_NS, SYSTEM_MAX_TTL_NS)
     return min(ttl, explicit_max_ns) if explicit_max_ns else ttl
 
 

@@ -301,7 +301,7 @@ class TokenUse(_message.Message):
     def __init__(self, accessor: _Optional[str] = ...) -> None: ...
 
 class AuthEntryWrite(_message.Message):
-    __slots__ = ("puts", "deletes", "delete_prefixes", "expect_absent", "expect_present")
+    __slots__ = ("puts", "deletes", "delete_prefixes", "expect_absent", "expect_present", "mount")
     class Put(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -314,12 +314,22 @@ class AuthEntryWrite(_message.Message):
     DELETE_PREFIXES_FIELD_NUMBER: _ClassVar[int]
     EXPECT_ABSENT_FIELD_NUMBER: _ClassVar[int]
     EXPECT_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
     puts: _containers.RepeatedCompositeFieldContainer[AuthEntryWrite.Put]
     deletes: _containers.RepeatedScalarFieldContainer[bytes]
     delete_prefixes: _containers.RepeatedScalarFieldContainer[bytes]
     expect_absent: _containers.RepeatedScalarFieldContainer[bytes]
     expect_present: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, puts: _Optional[_Iterable[_Union[AuthEntryWrite.Put, _Mapping]]] = ..., deletes: _Optional[_Iterable[bytes]] = ..., delete_prefixes: _Optional[_Iterable[bytes]] = ..., expect_absent: _Optional[_Iterable[bytes]] = ..., expect_present: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    mount: AuthMountRef
+    def __init__(self, puts: _Optional[_Iterable[_Union[AuthEntryWrite.Put, _Mapping]]] = ..., deletes: _Optional[_Iterable[bytes]] = ..., delete_prefixes: _Optional[_Iterable[bytes]] = ..., expect_absent: _Optional[_Iterable[bytes]] = ..., expect_present: _Optional[_Iterable[bytes]] = ..., mount: _Optional[_Union[AuthMountRef, _Mapping]] = ...) -> None: ...
+
+class AuthMountRef(_message.Message):
+    __slots__ = ("key", "uuid")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    uuid: str
+    def __init__(self, key: _Optional[bytes] = ..., uuid: _Optional[str] = ...) -> None: ...
 
 class Login(_message.Message):
     __slots__ = ("token", "consume_secret_id", "reset_key")
@@ -332,14 +342,18 @@ class Login(_message.Message):
     def __init__(self, token: _Optional[_Union[TokenCreate, _Mapping]] = ..., consume_secret_id: _Optional[bytes] = ..., reset_key: _Optional[bytes] = ...) -> None: ...
 
 class LoginFailure(_message.Message):
-    __slots__ = ("key", "max_failures", "lock_ns")
+    __slots__ = ("key", "max_failures", "lock_ns", "mount", "reset_after_ns")
     KEY_FIELD_NUMBER: _ClassVar[int]
     MAX_FAILURES_FIELD_NUMBER: _ClassVar[int]
     LOCK_NS_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    RESET_AFTER_NS_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     max_failures: int
     lock_ns: int
-    def __init__(self, key: _Optional[bytes] = ..., max_failures: _Optional[int] = ..., lock_ns: _Optional[int] = ...) -> None: ...
+    mount: AuthMountRef
+    reset_after_ns: int
+    def __init__(self, key: _Optional[bytes] = ..., max_failures: _Optional[int] = ..., lock_ns: _Optional[int] = ..., mount: _Optional[_Union[AuthMountRef, _Mapping]] = ..., reset_after_ns: _Optional[int] = ...) -> None: ...
 
 class NamespaceCreate(_message.Message):
     __slots__ = ("namespace", "default_policy")
@@ -376,14 +390,18 @@ class MountDisable(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ...) -> None: ...
 
 class Sweep(_message.Message):
-    __slots__ = ("token_accessors", "wrapped_hashes", "secret_id_keys")
+    __slots__ = ("token_accessors", "wrapped_hashes", "secret_id_keys", "login_state_keys", "login_state_idle_ns")
     TOKEN_ACCESSORS_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_HASHES_FIELD_NUMBER: _ClassVar[int]
     SECRET_ID_KEYS_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_STATE_KEYS_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_STATE_IDLE_NS_FIELD_NUMBER: _ClassVar[int]
     token_accessors: _containers.RepeatedScalarFieldContainer[str]
     wrapped_hashes: _containers.RepeatedScalarFieldContainer[bytes]
     secret_id_keys: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, token_accessors: _Optional[_Iterable[str]] = ..., wrapped_hashes: _Optional[_Iterable[bytes]] = ..., secret_id_keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    login_state_keys: _containers.RepeatedScalarFieldContainer[bytes]
+    login_state_idle_ns: int
+    def __init__(self, token_accessors: _Optional[_Iterable[str]] = ..., wrapped_hashes: _Optional[_Iterable[bytes]] = ..., secret_id_keys: _Optional[_Iterable[bytes]] = ..., login_state_keys: _Optional[_Iterable[bytes]] = ..., login_state_idle_ns: _Optional[int] = ...) -> None: ...
 
 class MountTune(_message.Message):
     __slots__ = ("namespace", "path", "auth", "description")

@@ -128,7 +128,7 @@ class KvVersionRecord(_message.Message):
     def __init__(self, value: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...
 
 class TokenRecord(_message.Message):
-    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path", "namespace_id")
+    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path", "namespace_id", "mount_path", "mount_uuid")
     class MetaEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,8 @@ class TokenRecord(_message.Message):
     NUM_USES_FIELD_NUMBER: _ClassVar[int]
     AUTH_PATH_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_UUID_FIELD_NUMBER: _ClassVar[int]
     accessor: str
     policies: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
@@ -170,7 +172,9 @@ class TokenRecord(_message.Message):
     num_uses: int
     auth_path: str
     namespace_id: str
-    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ...) -> None: ...
+    mount_path: str
+    mount_uuid: str
+    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ..., mount_path: _Optional[str] = ..., mount_uuid: _Optional[str] = ...) -> None: ...
 
 class NamespaceRecord(_message.Message):
     __slots__ = ("path", "id", "created_time_ns", "custom_metadata")

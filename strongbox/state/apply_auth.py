@@ -14,7 +14,7 @@ import lmdb
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
-from strongbox.state.store import Store, txn_get
+from strongbox.state.store import Store, login_state_idle, txn_get
 
 Result = rec.ApplyResult
 MAX_TREE = 100_000  # a bound on one revocation; beyond it the tree is cut at this size
@@ -210,5 +210,11 @@ def apply_sweep(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) ->
             txn.delete(key, db=store.db["auth_entries"])
             txn.delete(keys.secret_id_accessor_key(key, secret.accessor),
                        db=store.db["auth_entries"])
+            removed += 1
+    for key in op.login_state_keys:
+        raw = txn_get(txn, key, store.db["auth_entries"])
+        if raw is not None and op.login_state_idle_ns and login_state_idle(
+                rec.LoginState.FromString(raw), now, op.login_state_idle_ns):
+            txn.delete(key, db=store.db["auth_entries"])
             removed += 1
     return Result(code=Result.OK, version=removed)

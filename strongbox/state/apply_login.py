@@ -24,10 +24,23 @@ from strongbox.state.store import Store, txn_get
 Result = rec.ApplyResult
 
 
+def mount_gone(store: Store, txn: lmdb.Transaction, ref: cmd_pb.AuthMountRef) -> bool:
+    """True if the referenced auth method was removed (or replaced) since the proposal."""
+    if not ref.key:
+        return False
+    raw = txn_get(txn, ref.key, store.db["auth_mounts"])
+    return raw is None or rec.MountRecord.FromString(raw).uuid != ref.uuid
+
+
+GONE = "the auth method was disabled (or its namespace deleted) meanwhile"
+
+
 def apply_auth_entry_write(store: Store, txn: lmdb.Transaction,
                            command: cmd_pb.Command) -> Result:
     op = command.auth_entry_write
     db = store.db["auth_entries"]
+    if mount_gone(store, txn, op.mount):
+        return Result(code=Result.NOT_FOUND, message=GONE)
     for key in op.expect_absent:
         if txn_get(txn, key, db) is not None:
             return Result(code=Result.CONFLICT, message="it already exists")
@@ -86,10 +99,16 @@ def apply_login_failure(store: Store, txn: lmdb.Transaction, command: cmd_pb.Com
     """Count a failure; `version` is the count; LOCKED when this failure locked the user."""
     op = command.login_failure
     db = store.db["auth_entries"]
+    if mount_gone(store, txn, op.mount):
+        return Result(code=Result.NOT_FOUND, message=GONE)
     raw = txn_get(txn, op.key, db)
     state = rec.LoginState.FromString(raw) if raw else rec.LoginState()
-    if state.locked_until_ns and state.locked_until_ns <= command.time_ns:
+    now = command.time_ns
+    if state.locked_until_ns and state.locked_until_ns <= now:
         state = rec.LoginState()  # the lock ran out: start counting again
+    elif not state.locked_until_ns and op.reset_after_ns and \
+            state.last_failure_ns + op.reset_after_ns <= now:
+        state = rec.LoginState()  # the earlier failures are too old to count
     state.failures += 1
     state.last_failure_ns = command.time_ns
     code = Result.OK

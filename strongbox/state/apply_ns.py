@@ -36,6 +36,12 @@ def apply_namespace_create(store: Store, txn: lmdb.Transaction,
         return Result(code=Result.NOT_FOUND, message=f"parent namespace {parent!r} does not exist")
     if _exists(store, txn, path):
         return Result(code=Result.CONFLICT, message=f"namespace {path!r} already exists")
+    name = path.rpartition("/")[2]
+    cursor = txn.cursor(db=store.db["mounts"])
+    shadowed = keys.mount_key(parent, name + "/")
+    if cursor.set_range(shadowed) and bytes(cursor.key()).startswith(shadowed):
+        return Result(code=Result.INVALID, message=f"a secrets engine is mounted at {name}/ "
+                      "here; a namespace of that name would hide it")
     txn.put(path.encode(), op.namespace.SerializeToString(), db=store.db["namespaces"])
     put_policy(store, txn, path, op.default_policy)
     return Result(code=Result.OK)
@@ -76,6 +82,10 @@ def apply_mount_enable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
     if not _exists(store, txn, op.namespace):
         return Result(code=Result.NOT_FOUND, message=f"namespace {op.namespace!r} was deleted")
     db = store.db["auth_mounts" if op.auth else "mounts"]
+    head = op.mount.path.split("/", 1)[0]
+    if not op.auth and _exists(store, txn, f"{op.namespace}/{head}" if op.namespace else head):
+        return Result(code=Result.CONFLICT, message=f"path is already in use by the namespace "
+                                                    f"{head}/")
     prefix = keys.mount_key(op.namespace, "")
     cursor = txn.cursor(db=db)
     if cursor.set_range(prefix):
@@ -95,11 +105,13 @@ def apply_mount_disable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Com
     op = command.mount_disable
     db = store.db["auth_mounts" if op.auth else "mounts"]
     key = keys.mount_key(op.namespace, op.path)
-    if txn_get(txn, key, db) is None:
+    raw = txn_get(txn, key, db)
+    if raw is None:
         return Result(code=Result.OK)  # disabling what is not there succeeds, as in Vault
     txn.delete(key, db=db)
     if op.auth:
-        delete_prefix(txn, store.db["auth_entries"], key + b"\0")
+        uuid = rec.MountRecord.FromString(raw).uuid  # auth entries are keyed by mount uuid
+        delete_prefix(txn, store.db["auth_entries"], keys.auth_entry_key(op.namespace, uuid, ""))
         revoked = _revoke_tokens(store, txn, op.namespace, f"auth/{op.path}")
         return Result(code=Result.OK, version=revoked)
     prefix = keys.kv_meta_key(op.namespace, op.path, "")

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import lmdb
 from google.protobuf.message import Message
@@ -64,6 +64,18 @@ RETIRE_GRACE_S = 60.0
 _ENV_NAME = re.compile(r"store(?:-([1-9][0-9]{0,17}))?")
 
 log = logging.getLogger(__name__)
+
+
+class Expired(NamedTuple):
+    tokens: list[str]
+    wrapped: list[bytes]
+    secret_ids: list[bytes]
+    login_states: list[bytes]
+
+
+def login_state_idle(state: rec.LoginState, now_ns: int, idle_ns: int) -> bool:
+    """A failed-login counter that neither locks nor counts any more."""
+    return state.locked_until_ns <= now_ns and state.last_failure_ns + idle_ns <= now_ns
 
 
 def txn_get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
@@ -377,12 +389,14 @@ class Store:
         return [rec.MountRecord.FromString(raw)
                 for _, raw in self._scan("auth_mounts", keys.mount_key(namespace, ""))]
 
-    def expired(self, now_ns: int, limit: int) -> tuple[list[str], list[bytes], list[bytes]]:
+    def expired(self, now_ns: int, limit: int, idle_ns: int = 0) -> Expired:
         """Up to `limit` each of: accessors of expired tokens, hashes of expired wrapped
-        responses, keys of expired AppRole secret ids (for the leader's sweeper)."""
+        responses, keys of expired AppRole secret ids and of failed-login counters idle
+        for `idle_ns` (for the leader's sweeper)."""
         tokens: list[str] = []
         wrapped: list[bytes] = []
         secret_ids: list[bytes] = []
+        idle: list[bytes] = []
         active = self._active
         with active.env.begin() as txn:
             for _, raw in txn.cursor(db=active.db["tokens"]):
@@ -396,12 +410,15 @@ class Store:
                 if record.creation_time_ns + record.ttl_ns <= now_ns and len(wrapped) < limit:
                     wrapped.append(bytes(key))
             for key, raw in txn.cursor(db=active.db["auth_entries"]):
-                if bytes(key).split(b"\0")[2:3] != [b"secret"] or len(secret_ids) >= limit:
-                    continue
-                secret = rec.SecretIdRecord.FromString(bytes(raw))
-                if secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now_ns:
-                    secret_ids.append(bytes(key))
-        return tokens, wrapped, secret_ids
+                kind = bytes(key).split(b"\0")[2:3]
+                if kind == [b"secret"] and len(secret_ids) < limit:
+                    secret = rec.SecretIdRecord.FromString(bytes(raw))
+                    if secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now_ns:
+                        secret_ids.append(bytes(key))
+                elif kind == [b"lock"] and idle_ns and len(idle) < limit and login_state_idle(
+                        rec.LoginState.FromString(bytes(raw)), now_ns, idle_ns):
+                    idle.append(bytes(key))
+        return Expired(tokens, wrapped, secret_ids, idle)
 
     def auth_entry(self, key: bytes) -> bytes | None:
         return self._get("auth_entries", key)

@@ -170,7 +170,8 @@ def test_namespaces_need_their_parent_and_are_created_once(log: Log) -> None:
 
 def mount(ns: str, path: str, auth: bool = False, kind: str = "kv") -> bytes:
     return command(mount_enable=cmd_pb.MountEnable(
-        namespace=ns, auth=auth, mount=rec.MountRecord(path=path, type=kind)))
+        namespace=ns, auth=auth, mount=rec.MountRecord(path=path, type=kind,
+                                                       uuid="uuid-" + path)))
 
 
 def test_deleting_a_namespace_removes_its_records_and_revokes_its_tokens(log: Log) -> None:
@@ -211,7 +212,7 @@ def test_mounts_cannot_overlap_and_disabling_deletes_their_data(log: Log) -> Non
     log.run(command(mount_disable=cmd_pb.MountDisable(namespace="", path="kv/")))
     assert log.store.mount("", "kv/") is None
     assert log.store.kv_metadata("", "kv/", "x") is None
-    user_key = keys.auth_entry_key("", "userpass/", "user", "ann")
+    user_key = keys.auth_entry_key("", "uuid-userpass/", "user", "ann")
     log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(
         puts=[cmd_pb.AuthEntryWrite.Put(key=user_key, value=b"u")])))
     log.run(command(token_create=token("by-userpass", auth_path="auth/userpass/login/ann")))
@@ -265,9 +266,9 @@ def test_the_store_finds_expired_items_for_the_sweeper(log: Log) -> None:
         cmd_pb.AuthEntryWrite.Put(key=secret_key(), value=record.SerializeToString()),
         cmd_pb.AuthEntryWrite.Put(key=keys.auth_entry_key("", "approle/", "role", "web"),
                                   value=rec.AppRoleRole().SerializeToString())])))
-    assert log.store.expired(T0 + SECOND, 10) == ([], [], [])
-    tokens, wrapped, secret_ids = log.store.expired(T0 + 20 * SECOND, 10)
-    assert (tokens, wrapped, secret_ids) == (["old"], [], [secret_key()])
+    assert log.store.expired(T0 + SECOND, 10) == ([], [], [], [])
+    found = log.store.expired(T0 + 20 * SECOND, 10)
+    assert (found.tokens, found.wrapped, found.secret_ids) == (["old"], [], [secret_key()])
 
 
 def test_an_empty_key_in_a_command_is_invalid_and_never_wedges_the_log(log: Log) -> None:
@@ -278,3 +279,41 @@ def test_an_empty_key_in_a_command_is_invalid_and_never_wedges_the_log(log: Log)
     assert log.run(command(token_create=bad)).code == R.INVALID
     assert log.run(command(token_create=token("after"))).code == R.OK  # the log moves on
     assert log.store.token_by_accessor("after") is not None
+
+
+def test_idle_failure_counters_are_swept_and_old_failures_stop_counting(log: Log) -> None:
+    key = keys.auth_entry_key("", "mount-uuid", "lock", "ann")
+
+    def fail(at: int) -> rec.ApplyResult:
+        return log.run(command(time_ns=at, login_failure=cmd_pb.LoginFailure(
+            key=key, max_failures=5, lock_ns=300 * SECOND, reset_after_ns=900 * SECOND)))
+
+    for n in range(4):
+        fail(T0 + n * SECOND)
+    later = fail(T0 + 2000 * SECOND)  # the four are too old to be "in a row" with it
+    assert (later.code, later.version) == (R.OK, 1)
+    assert log.store.expired(T0 + 2001 * SECOND, 10, 900 * SECOND).login_states == []
+    idle_at = T0 + 2000 * SECOND + 900 * SECOND
+    assert log.store.expired(idle_at, 10, 900 * SECOND).login_states == [key]
+    sweep = cmd_pb.Sweep(login_state_keys=[key], login_state_idle_ns=900 * SECOND)
+    assert log.run(command(time_ns=idle_at - SECOND, sweep=sweep)).version == 0
+    assert log.run(command(time_ns=idle_at, sweep=sweep)).version == 1
+    assert log.store.auth_entry(key) is None
+
+
+def test_auth_writes_for_a_removed_method_are_refused(log: Log) -> None:
+    """Regression: a user written while its method was disabled came back in a method
+    re-created at the same path. Writes name the mount's uuid; apply checks it."""
+    log.run(mount("", "people/", auth=True, kind="userpass"))
+    uuid_key = keys.mount_key("", "people/")
+    ref = cmd_pb.AuthMountRef(key=uuid_key, uuid="uuid-people/")
+    user = keys.auth_entry_key("", "uuid-people/", "user", "mallory")
+    write = cmd_pb.AuthEntryWrite(puts=[cmd_pb.AuthEntryWrite.Put(key=user, value=b"u")],
+                                  mount=ref)
+    log.run(command(mount_disable=cmd_pb.MountDisable(namespace="", path="people/", auth=True)))
+    log.run(command(mount_enable=cmd_pb.MountEnable(namespace="", auth=True, mount=rec.MountRecord(
+        path="people/", type="userpass", uuid="new-uuid"))))
+    assert log.run(command(auth_entry_write=write)).code == R.NOT_FOUND
+    assert log.store.auth_entry(user) is None
+    failure = cmd_pb.LoginFailure(key=user, max_failures=5, lock_ns=SECOND, mount=ref)
+    assert log.run(command(login_failure=failure)).code == R.NOT_FOUND
