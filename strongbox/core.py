@@ -223,7 +223,12 @@ class Core:
 
     def _ancestors_live(self, record: rec.TokenRecord, now: int) -> bool:
         """A token dies with its parent, revoked or expired, without waiting for the
-        sweeper to revoke the tree (one lookup per ancestor; chains are short)."""
+        sweeper to revoke the tree. Revocation deletes the whole tree in apply; expiry is
+        checked here: free until the earliest ancestor expiry recorded at creation, then
+        one lookup per ancestor (chains are short)."""
+        if record.type != "batch" and now < record.ancestors_expire_ns:
+            return True  # none can have expired yet, and a revocation would have taken it
+        # (a batch token is stored nowhere, so only a lookup tells that its parent is gone)
         parent, depth = record.parent_accessor, 0
         while parent and depth < MAX_ANCESTRY:
             ancestor = self.store.token_by_accessor(parent)

@@ -20,6 +20,7 @@ from strongbox.api.routing import Context, Route
 from strongbox.api.token_issue import auth_block, issue, with_default
 from strongbox.auth.tokens import (
     MAX_TTL_NS,
+    ancestors_expire,
     expired,
     expires_at,
     renewed_ttl,
@@ -133,6 +134,7 @@ def _token_record(ctx: Context, body: dict[str, Any], parent: rec.TokenRecord,
         explicit_max_ttl_ns=explicit_max, period_ns=period, num_uses=num_uses,
         namespace=ctx.request.namespace, meta=meta, type=kind,
         parent_accessor="" if orphan or body.get("no_parent") else parent.accessor,
+        ancestors_expire_ns=0 if orphan or body.get("no_parent") else ancestors_expire(parent),
         renewable=kind == "service" and body.get("renewable") is not False,
         auth_path="auth/token/create" + ("-orphan" if orphan else ""))
 

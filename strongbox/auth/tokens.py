@@ -27,6 +27,7 @@ BATCH_PREFIX = "sbb."
 SYSTEM_MAX_TTL_NS = 768 * 3600 * 10**9  # Vault's default max TTL (32 days)
 MAX_TTL_NS = 100 * 365 * 86400 * 10**9
 MAX_BATCH_TOKEN_CHARS = 4096
+NEVER = 2**63 - 1
 _BATCH_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -46,6 +47,14 @@ def expires_at(token: rec.TokenRecord) -> int:
 def expired(token: rec.TokenRecord, now_ns: int) -> bool:
     end = expires_at(token)
     return bool(end) and end <= now_ns
+
+
+def ancestors_expire(parent: rec.TokenRecord) -> int:
+    """`ancestors_expire_ns` of a child of `parent`: the earliest expiry among the child's
+    ancestors, NEVER if none expires, 0 if unknown (the ancestors are then looked up)."""
+    own = expires_at(parent) or NEVER
+    above = parent.ancestors_expire_ns if parent.parent_accessor else NEVER
+    return min(own, above)
 
 
 def initial_ttl(requested_ns: int, period_ns: int, explicit_max_ns: int) -> int:

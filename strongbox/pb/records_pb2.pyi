@@ -128,7 +128,7 @@ class KvVersionRecord(_message.Message):
     def __init__(self, value: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...
 
 class TokenRecord(_message.Message):
-    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path", "namespace_id", "mount_path", "mount_uuid")
+    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path", "namespace_id", "mount_path", "mount_uuid", "ancestors_expire_ns")
     class MetaEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class TokenRecord(_message.Message):
     NAMESPACE_ID_FIELD_NUMBER: _ClassVar[int]
     MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
     MOUNT_UUID_FIELD_NUMBER: _ClassVar[int]
+    ANCESTORS_EXPIRE_NS_FIELD_NUMBER: _ClassVar[int]
     accessor: str
     policies: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
@@ -174,7 +175,8 @@ class TokenRecord(_message.Message):
     namespace_id: str
     mount_path: str
     mount_uuid: str
-    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ..., mount_path: _Optional[str] = ..., mount_uuid: _Optional[str] = ...) -> None: ...
+    ancestors_expire_ns: int
+    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ..., mount_path: _Optional[str] = ..., mount_uuid: _Optional[str] = ..., ancestors_expire_ns: _Optional[int] = ...) -> None: ...
 
 class NamespaceRecord(_message.Message):
     __slots__ = ("path", "id", "created_time_ns", "custom_metadata")

@@ -166,3 +166,19 @@ def test_hashes_made_with_older_parameters_need_a_rehash() -> None:
 @pytest.mark.parametrize("value", ["", "x" * 10])
 def test_empty_and_short_passwords_hash(value: str) -> None:
     assert passwords.verify_password(passwords.hash_password(value), value)
+
+
+def test_a_child_records_the_earliest_expiry_of_its_ancestors() -> None:
+    root = rec.TokenRecord(accessor="root")  # no TTL, no parent
+    assert tokens.ancestors_expire(root) == tokens.NEVER
+    parent = rec.TokenRecord(accessor="p", parent_accessor="root", creation_time_ns=10 * S,
+                             ttl_ns=100 * S, ancestors_expire_ns=tokens.NEVER)
+    assert tokens.ancestors_expire(parent) == 110 * S
+    grand = rec.TokenRecord(accessor="g", parent_accessor="p", creation_time_ns=20 * S,
+                            ttl_ns=10 * S, ancestors_expire_ns=110 * S)
+    assert tokens.ancestors_expire(grand) == 30 * S  # its own expiry comes first
+    long_lived = rec.TokenRecord(accessor="l", parent_accessor="p", creation_time_ns=20 * S,
+                                 ttl_ns=1000 * S, ancestors_expire_ns=110 * S)
+    assert tokens.ancestors_expire(long_lived) == 110 * S  # its parent's comes first
+    unknown = rec.TokenRecord(accessor="u", parent_accessor="p")  # recorded before: walk
+    assert tokens.ancestors_expire(unknown) == 0
