@@ -6,7 +6,8 @@ use); the sweeper only reclaims space and revokes the children of expired
 tokens. Every `interval_s` the leader of an unsealed node collects up to
 `BATCH` expired items of each kind and proposes one `Sweep` command; apply
 re-checks each item against the command's time, so a renewal that raced the
-sweep wins. Runs on the event loop; the scan is one LMDB read transaction.
+sweep wins. Runs on the event loop; the scan (one LMDB read transaction over the
+token, wrapped and auth-entry tables) runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ async def sweep_once(core: Core) -> int:
     """One round on this node if it leads and is unsealed; the number of items removed."""
     if core.sealed or not core.log.is_leader():
         return 0
-    found = core.store.expired(time.time_ns(), BATCH, LOGIN_STATE_IDLE_NS)
+    # The scan reads whole tables: a worker thread, so the event loop keeps serving
+    # (it still shares the GIL, in slices, rather than stalling for the whole scan).
+    found = await asyncio.to_thread(core.store.expired, time.time_ns(), BATCH,
+                                    LOGIN_STATE_IDLE_NS)
     if not any(found):
         return 0
     result = await core.submit(cmd_pb.Command(sweep=cmd_pb.Sweep(
