@@ -43,9 +43,10 @@ class NodeObservability:
         access = AccessLog(config.node_id, config.log_level) if obs.access_log else None
         return cls(Metrics(status_fn), tracing, access, mount_paths)
 
-    def route(self, path: str) -> str:
-        """The route template of a raw request path (never the path itself)."""
-        return route_template(path, self.mount_paths())
+    def route(self, path: str, mount_paths: tuple[str, ...] | None = None) -> str:
+        """The route template of a raw request path (never the path itself); a request in
+        a namespace passes its namespace-relative path and that namespace's mounts."""
+        return route_template(path, self.mount_paths() if mount_paths is None else mount_paths)
 
     def observe(self, *, request_id: str, method: str, route: str, status: int, role: str,
                 started: float) -> None:

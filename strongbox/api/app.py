@@ -115,6 +115,11 @@ class StrongBoxApp:
                             "strongbox.request_id": request_id}) as span:
             response = await self._respond(scope, receive, request_id)
             span.set_attribute("http.response.status_code", response.status)
+            namespace = scope.get("strongbox.namespace")
+            if namespace and self.obs is not None:  # label by the path inside it
+                mounts = tuple(m.path for m in self.core.store.mounts(namespace))
+                route = self.obs.route("/v1/" + scope["strongbox.path"], mounts)
+                span.update_name(f"{scope['method']} {route}")
         if self.obs is not None:
             role = "sealed" if self.core.sealed else (
                 "leader" if self.core.log.is_leader() else "follower")
@@ -210,6 +215,8 @@ class StrongBoxApp:
         client = scope.get("client") or ("", 0)
         namespace, rel = namespaces.resolve(self.core.store, headers.get("x-vault-namespace", ""),
                                             rel)
+        if namespace:
+            scope["strongbox.namespace"], scope["strongbox.path"] = namespace, rel
         request = Request(method=method, path=rel.rstrip("/") if method != LIST else rel,
                           query=query, headers=headers, body=body, request_id=request_id,
                           remote_addr=str(client[0]), namespace=namespace,

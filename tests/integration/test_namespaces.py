@@ -8,6 +8,7 @@ namespace names of its own: the node is shared by the whole module.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from typing import Any
@@ -440,3 +441,28 @@ def test_listing_namespaces_accepts_a_trailing_slash(node: ReadyNode) -> None:
                          c.get("/v1/sys/namespaces/", params={"list": "true"})):
             assert response.status_code == 200, response.text
             assert "slash-a/" in response.json()["data"]["keys"]
+
+
+def _count(metrics: str, method: str, route: str, status: str) -> float:
+    pattern = (r'strongbox_request_duration_seconds_count\{[^}]*method="' + method
+               + r'"[^}]*route="' + re.escape(route) + r'"[^}]*status="' + status
+               + r'"[^}]*\} (\S+)')
+    match = re.search(pattern, metrics)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_requests_inside_a_namespace_get_the_same_route_labels(node: ReadyNode) -> None:
+    """A namespaced request is labelled by the path inside its namespace (never the
+    namespace or the secret's path): the label set stays small and dashboards add up."""
+    with node.root as raw:
+        assert raw.post("/v1/sys/namespaces/metered").status_code == 200
+        assert raw.post("/v1/sys/mounts/kvm", json={"type": "kv"},
+                        headers={"X-Vault-Namespace": "metered"}).status_code == 204
+        before = raw.get("/v1/sys/metrics?format=prometheus").text
+        for _ in range(3):
+            assert raw.post("/v1/metered/kvm/data/app/x",
+                            json={"data": {"v": "1"}}).status_code == 200
+        after = raw.get("/v1/sys/metrics?format=prometheus").text
+    route = "/v1/{mount}/data/*"
+    assert _count(after, "POST", route, "200") - _count(before, "POST", route, "200") == 3
+    assert "metered" not in after and "app/x" not in after
