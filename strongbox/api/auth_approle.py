@@ -32,6 +32,7 @@ from strongbox.auth.tokens import initial_ttl
 from strongbox.errors import BadRequest, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
+from strongbox.state.lifetimes import ends_at, lapsed
 
 NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.@-]{0,127})"
 MAX_USES = 2**31 - 1
@@ -262,7 +263,7 @@ async def list_secret_ids(ctx: Context, mount: rec.MountRecord,
 
 
 def _secret_view(record: rec.SecretIdRecord) -> dict[str, Any]:
-    end = record.creation_time_ns + record.ttl_ns if record.ttl_ns else 0
+    end = ends_at(record)
     return {"secret_id_accessor": record.accessor, "secret_id_num_uses": record.num_uses,
             "secret_id_ttl": record.ttl_ns // 10**9, "cidr_list": list(record.cidr_list),
             "metadata": dict(record.metadata), "creation_time": record.creation_time_ns // 10**9,
@@ -333,7 +334,7 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         if found is None:
             raise BadRequest(INVALID)
         consume, record = found[0], found[2]
-        if record.ttl_ns and record.creation_time_ns + record.ttl_ns <= time.time_ns():
+        if lapsed(record, time.time_ns()):
             raise BadRequest(INVALID)
         bindings.append(list(record.cidr_list))
     if any(cidrs and not _client_in(ctx.request.remote_addr, cidrs) for cidrs in bindings):

@@ -14,7 +14,12 @@ import time
 from typing import Any
 
 from strongbox.api.routing import Context
-from strongbox.auth.tokens import new_accessor, new_service_token, seal_batch_token
+from strongbox.auth.tokens import (
+    expires_at,
+    new_accessor,
+    new_service_token,
+    seal_batch_token,
+)
 from strongbox.core import idempotency
 from strongbox.errors import BadRequest
 from strongbox.pb import commands_pb2 as cmd_pb
@@ -27,8 +32,7 @@ Result = rec.ApplyResult
 def auth_block(token_id: str, token: rec.TokenRecord, now_ns: int | None = None) -> dict[str, Any]:
     lease = 0
     if token.ttl_ns:
-        left = token.creation_time_ns + token.ttl_ns - (now_ns or token.creation_time_ns)
-        lease = max(0, left // 10**9)
+        lease = max(0, (expires_at(token) - (now_ns or token.creation_time_ns)) // 10**9)
     policies = list(token.policies)
     return {"client_token": token_id, "accessor": token.accessor, "policies": policies,
             "token_policies": policies, "identity_policies": None,

@@ -21,6 +21,8 @@ import secrets
 from strongbox.barrier.aead import DecryptError
 from strongbox.barrier.keyring import Keyring
 from strongbox.pb import records_pb2 as rec
+from strongbox.state.lifetimes import ends_at as expires_at
+from strongbox.state.lifetimes import lapsed as expired
 
 SERVICE_PREFIX = "sbs."
 BATCH_PREFIX = "sbb."
@@ -29,6 +31,7 @@ MAX_TTL_NS = 100 * 365 * 86400 * 10**9
 MAX_BATCH_TOKEN_CHARS = 4096
 NEVER = 2**63 - 1
 _BATCH_TEXT = re.compile(r"[A-Za-z0-9_-]+")
+__all__ = ["expired", "expires_at"]  # a token's lifetime, as for every record that has one
 
 
 def new_service_token() -> str:
@@ -37,16 +40,6 @@ def new_service_token() -> str:
 
 def new_accessor() -> str:
     return secrets.token_urlsafe(18)
-
-
-def expires_at(token: rec.TokenRecord) -> int:
-    """Expiry time in ns since the epoch; 0 = never."""
-    return token.creation_time_ns + token.ttl_ns if token.ttl_ns else 0
-
-
-def expired(token: rec.TokenRecord, now_ns: int) -> bool:
-    end = expires_at(token)
-    return bool(end) and end <= now_ns
 
 
 def ancestors_expire(parent: rec.TokenRecord) -> int:

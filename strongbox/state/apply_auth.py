@@ -14,6 +14,7 @@ import lmdb
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
+from strongbox.state.lifetimes import lapsed
 from strongbox.state.store import Store, login_state_idle, txn_get
 
 Result = rec.ApplyResult
@@ -152,8 +153,7 @@ def apply_wrap_consume(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
         return Result(code=Result.NOT_FOUND, message="wrapping token is not valid or does "
                                                      "not exist (it may have been unwrapped)")
     txn.delete(token_hash, db=store.db["wrapped"])
-    record = rec.WrappedRecord.FromString(raw)
-    if record.creation_time_ns + record.ttl_ns <= command.time_ns:
+    if lapsed(rec.WrappedRecord.FromString(raw), command.time_ns):
         return Result(code=Result.NOT_FOUND, message="wrapping token has expired")
     return Result(code=Result.OK)
 
@@ -165,7 +165,7 @@ def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comma
     if token_hash is None or raw is None:
         return Result(code=Result.NOT_FOUND, message="the token was revoked")
     token = rec.TokenRecord.FromString(raw)
-    if token.creation_time_ns + token.ttl_ns <= command.time_ns:
+    if lapsed(token, command.time_ns):
         return Result(code=Result.NOT_FOUND, message="the token has expired")
     token.ttl_ns = op.ttl_ns
     txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
@@ -195,18 +195,18 @@ def apply_sweep(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) ->
         token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
         raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
         token = rec.TokenRecord.FromString(raw) if raw else None
-        if token is not None and token.ttl_ns and token.creation_time_ns + token.ttl_ns <= now:
+        if token is not None and lapsed(token, now):
             removed += revoke_tree(store, txn, accessor)  # as Vault: expiry revokes the tree
     for token_hash in op.wrapped_hashes:
         raw = txn_get(txn, token_hash, store.db["wrapped"])
         wrapped = rec.WrappedRecord.FromString(raw) if raw else None
-        if wrapped is not None and wrapped.creation_time_ns + wrapped.ttl_ns <= now:
+        if wrapped is not None and lapsed(wrapped, now):
             txn.delete(token_hash, db=store.db["wrapped"])
             removed += 1
     for key in op.secret_id_keys:
         raw = txn_get(txn, key, store.db["auth_entries"])
         secret = rec.SecretIdRecord.FromString(raw) if raw else None
-        if secret is not None and secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now:
+        if secret is not None and lapsed(secret, now):
             txn.delete(key, db=store.db["auth_entries"])
             txn.delete(keys.secret_id_accessor_key(key, secret.accessor),
                        db=store.db["auth_entries"])

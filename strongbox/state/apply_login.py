@@ -19,6 +19,7 @@ from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 from strongbox.state.apply_auth import create_token
+from strongbox.state.lifetimes import lapsed
 from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
@@ -78,7 +79,7 @@ def apply_login(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) ->
             return Result(code=Result.NOT_FOUND, message="invalid secret id")
         secret = rec.SecretIdRecord.FromString(raw)
         index = keys.secret_id_accessor_key(op.consume_secret_id, secret.accessor)
-        if secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= command.time_ns:
+        if lapsed(secret, command.time_ns):
             txn.delete(op.consume_secret_id, db=db)
             txn.delete(index, db=db)
             return Result(code=Result.NOT_FOUND, message="invalid secret id")

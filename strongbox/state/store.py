@@ -51,6 +51,7 @@ from google.protobuf.message import Message
 from strongbox.errors import StoreFull
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
+from strongbox.state.lifetimes import lapsed
 
 DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idempotency",
              "audit", "policies", "token_accessors", "token_children",
@@ -401,19 +402,19 @@ class Store:
         with active.env.begin() as txn:
             for _, raw in txn.cursor(db=active.db["tokens"]):
                 token = rec.TokenRecord.FromString(bytes(raw))
-                if token.ttl_ns and token.creation_time_ns + token.ttl_ns <= now_ns:
+                if lapsed(token, now_ns):
                     tokens.append(token.accessor)
                     if len(tokens) >= limit:
                         break
             for key, raw in txn.cursor(db=active.db["wrapped"]):
                 record = rec.WrappedRecord.FromString(bytes(raw))
-                if record.creation_time_ns + record.ttl_ns <= now_ns and len(wrapped) < limit:
+                if lapsed(record, now_ns) and len(wrapped) < limit:
                     wrapped.append(bytes(key))
             for key, raw in txn.cursor(db=active.db["auth_entries"]):
                 kind = bytes(key).split(b"\0")[2:3]
                 if kind == [b"secret"] and len(secret_ids) < limit:
                     secret = rec.SecretIdRecord.FromString(bytes(raw))
-                    if secret.ttl_ns and secret.creation_time_ns + secret.ttl_ns <= now_ns:
+                    if lapsed(secret, now_ns):
                         secret_ids.append(bytes(key))
                 elif kind == [b"lock"] and idle_ns and len(idle) < limit and login_state_idle(
                         rec.LoginState.FromString(bytes(raw)), now_ns, idle_ns):

@@ -26,7 +26,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "strongbox.raft": ("strongbox.state", "strongbox.api", "strongbox.engines",
                        "strongbox.core"),
     "strongbox.engines": ("strongbox.api", "strongbox.server", "strongbox.cli"),
-    "strongbox.auth": (*UPPER, "strongbox.state", "strongbox.raft"),
+    "strongbox.auth": (*UPPER, "strongbox.raft"),
 }
 SAFE_PICKLE = "strongbox/raft/safe_pickle.py"
 
