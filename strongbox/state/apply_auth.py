@@ -21,7 +21,7 @@ Result = rec.ApplyResult
 MAX_TREE = 100_000  # a bound on one revocation; beyond it the tree is cut at this size
 
 
-def _bump_policies(store: Store, txn: lmdb.Transaction) -> None:
+def bump_policies(store: Store, txn: lmdb.Transaction) -> None:
     raw = txn_get(txn, keys.POLICY_GENERATION, store.db["meta"])
     txn.put(keys.POLICY_GENERATION, keys.u64((keys.from_u64(raw) if raw else 0) + 1),
             db=store.db["meta"])
@@ -31,7 +31,7 @@ def put_policy(store: Store, txn: lmdb.Transaction, namespace: str,
                policy: rec.PolicyRecord) -> None:
     txn.put(keys.policy_key(namespace, policy.name), policy.SerializeToString(),
             db=store.db["policies"])
-    _bump_policies(store, txn)
+    bump_policies(store, txn)
 
 
 def apply_policy_write(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
@@ -49,7 +49,7 @@ def apply_policy_delete(store: Store, txn: lmdb.Transaction, command: cmd_pb.Com
     name = keys.policy_key(command.policy_delete.namespace, command.policy_delete.name)
     if txn_get(txn, name, store.db["policies"]) is not None:
         txn.delete(name, db=store.db["policies"])
-        _bump_policies(store, txn)
+        bump_policies(store, txn)
     return Result(code=Result.OK)  # deleting a missing policy succeeds, as in Vault
 
 
@@ -129,13 +129,22 @@ def revoke_tree(store: Store, txn: lmdb.Transaction, accessor: str) -> int:
     return revoked
 
 
-def _orphan(store: Store, txn: lmdb.Transaction, parent: str, child: str) -> None:
-    txn.delete(keys.child_key(parent, child), db=store.db["token_children"])
-    token_hash = txn_get(txn, child.encode(), store.db["token_accessors"])
+def _token_at(store: Store, txn: lmdb.Transaction,
+              accessor: str) -> tuple[bytes, rec.TokenRecord] | None:
+    """(hash it is stored under, record) of the token with this accessor, if it exists."""
+    token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
     raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
     if token_hash is None or raw is None:
+        return None
+    return token_hash, rec.TokenRecord.FromString(raw)
+
+
+def _orphan(store: Store, txn: lmdb.Transaction, parent: str, child: str) -> None:
+    txn.delete(keys.child_key(parent, child), db=store.db["token_children"])
+    found = _token_at(store, txn, child)
+    if found is None:
         return
-    token = rec.TokenRecord.FromString(raw)
+    token_hash, token = found
     token.parent_accessor = ""
     txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
 
@@ -160,11 +169,10 @@ def apply_wrap_consume(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
 
 def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     op = command.token_renew
-    token_hash = txn_get(txn, op.accessor.encode(), store.db["token_accessors"])
-    raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
-    if token_hash is None or raw is None:
+    found = _token_at(store, txn, op.accessor)
+    if found is None:
         return Result(code=Result.NOT_FOUND, message="the token was revoked")
-    token = rec.TokenRecord.FromString(raw)
+    token_hash, token = found
     if lapsed(token, command.time_ns):
         return Result(code=Result.NOT_FOUND, message="the token has expired")
     token.ttl_ns = op.ttl_ns
@@ -175,11 +183,10 @@ def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comma
 def apply_token_use(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     """Spend one use: OK with the uses left (0 = that was the last, the token is gone)."""
     accessor = command.token_use.accessor
-    token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
-    raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
-    if token_hash is None or raw is None:
+    found = _token_at(store, txn, accessor)
+    if found is None:
         return Result(code=Result.NOT_FOUND, message="the token has no uses left or was revoked")
-    token = rec.TokenRecord.FromString(raw)
+    token_hash, token = found
     if token.num_uses <= 1:
         revoke_tree(store, txn, accessor)
         return Result(code=Result.OK, version=0)
@@ -192,10 +199,8 @@ def apply_sweep(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) ->
     """Remove what has expired by the command's time; `version` counts what went."""
     op, now, removed = command.sweep, command.time_ns, 0
     for accessor in op.token_accessors:
-        token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
-        raw = txn_get(txn, token_hash, store.db["tokens"]) if token_hash else None
-        token = rec.TokenRecord.FromString(raw) if raw else None
-        if token is not None and lapsed(token, now):
+        found = _token_at(store, txn, accessor)
+        if found is not None and lapsed(found[1], now):
             removed += revoke_tree(store, txn, accessor)  # as Vault: expiry revokes the tree
     for token_hash in op.wrapped_hashes:
         raw = txn_get(txn, token_hash, store.db["wrapped"])

@@ -15,7 +15,7 @@ import lmdb
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
-from strongbox.state.apply_auth import put_policy, revoke_tree
+from strongbox.state.apply_auth import bump_policies, put_policy, revoke_tree
 from strongbox.state.apply_login import delete_prefix
 from strongbox.state.store import Store, txn_get
 
@@ -71,9 +71,7 @@ def apply_namespace_delete(store: Store, txn: lmdb.Transaction,
         delete_prefix(txn, store.db[name], keys.ns_prefix(path))
     revoked = _revoke_tokens(store, txn, path)
     txn.delete(path.encode(), db=store.db["namespaces"])
-    raw = txn_get(txn, keys.POLICY_GENERATION, store.db["meta"])
-    txn.put(keys.POLICY_GENERATION, keys.u64((keys.from_u64(raw) if raw else 0) + 1),
-            db=store.db["meta"])
+    bump_policies(store, txn)  # its policies are gone: compiled ACLs must go too
     return Result(code=Result.OK, version=revoked)
 
 
