@@ -198,8 +198,9 @@ class StrongBoxApp:
             # Up to max_snapshot_bytes may follow: only for a caller allowed to restore.
             token = _header_token(scope["headers"])
             record = self.core.authenticate(token)
-            namespaced = any(name == b"x-vault-namespace" and value.strip(b"/ ") not in
-                             (b"", b"root") for name, value in scope["headers"])
+            namespaced = any(name == b"x-vault-namespace" and
+                             namespaces.header_namespace(value.decode("latin-1"))
+                             for name, value in scope["headers"])
             if record.namespace or namespaced:
                 raise PermissionDenied("permission denied: snapshot restores need a token of "
                                        "the root namespace, sent without X-Vault-Namespace")

@@ -30,6 +30,7 @@ from strongbox.errors import BadRequest, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.policy import DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, normalize_policy_name
+from strongbox.state.keys import namespace_within
 from strongbox.timefmt import parse_duration, rfc3339
 
 MAX_NUM_USES = 2**31 - 1
@@ -178,8 +179,7 @@ def _lookup_data(token: rec.TokenRecord, token_id: str | None) -> dict[str, Any]
 
 
 def _visible(ctx: Context, token: rec.TokenRecord) -> bool:
-    ns = ctx.request.namespace
-    return not ns or token.namespace == ns or token.namespace.startswith(ns + "/")
+    return namespace_within(token.namespace, ctx.request.namespace)
 
 
 def _by_token(ctx: Context, token_id: Any) -> rec.TokenRecord:

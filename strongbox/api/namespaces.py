@@ -34,11 +34,15 @@ ROOT_ONLY = ("sys/seal", "sys/unseal", "sys/init", "sys/storage/", "sys/audit", 
              "sys/key-status", "sys/metrics", "sys/step-down", "sys/rekey")
 
 
+def header_namespace(header: str) -> str:
+    """The namespace an `X-Vault-Namespace` value names ("" = root, also for "root")."""
+    namespace = header.strip().strip("/")
+    return "" if namespace == "root" else namespace
+
+
 def resolve(store: Store, header: str, path: str) -> tuple[str, str]:
     """(namespace, path inside it) of a request."""
-    namespace = header.strip().strip("/")
-    if namespace == "root":
-        namespace = ""
+    namespace = header_namespace(header)
     if namespace and store.namespace(namespace) is None:
         raise NotFound(f"namespace {namespace!r} does not exist")
     for _ in range(MAX_DEPTH):

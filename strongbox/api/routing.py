@@ -17,6 +17,7 @@ from strongbox.api.request import Request
 from strongbox.core import Core
 from strongbox.errors import MethodNotAllowed, PermissionDenied
 from strongbox.pb import records_pb2 as rec
+from strongbox.state.keys import namespace_within
 
 
 @dataclass(slots=True)
@@ -62,10 +63,7 @@ def namespace_prefix(token_namespace: str, request_namespace: str) -> str:
     name paths relative to its own namespace ("team-a/secret/data/x" for a root
     token reading team-a's secret/data/x). Raises PermissionDenied anywhere else.
     """
-    if token_namespace == request_namespace:
-        return ""
-    if not token_namespace:
-        return request_namespace + "/"
-    if request_namespace.startswith(token_namespace + "/"):
-        return request_namespace[len(token_namespace) + 1:] + "/"
-    raise PermissionDenied("permission denied: this token belongs to another namespace")
+    if not namespace_within(request_namespace, token_namespace):
+        raise PermissionDenied("permission denied: this token belongs to another namespace")
+    below = request_namespace[len(token_namespace):].lstrip("/")
+    return below + "/" if below else ""

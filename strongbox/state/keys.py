@@ -47,6 +47,11 @@ def policy_key(namespace: str, name: str) -> bytes:
     return f"{namespace}\0{name}".encode()
 
 
+def namespace_within(namespace: str, ancestor: str) -> bool:
+    """Is `namespace` `ancestor` itself or below it ("" is the root, above all)?"""
+    return not ancestor or namespace == ancestor or namespace.startswith(ancestor + "/")
+
+
 def ns_prefix(namespace: str) -> bytes:
     """The prefix of every mounts/kv/policies/auth_entries key of one namespace."""
     return f"{namespace}\0".encode()

@@ -438,8 +438,7 @@ class Store:
         with active.env.begin() as txn:
             for _, raw in txn.cursor(db=active.db["tokens"]):
                 token = rec.TokenRecord.FromString(bytes(raw))
-                ns = token.namespace
-                if not namespace or ns == namespace or ns.startswith(namespace + "/"):
+                if keys.namespace_within(token.namespace, namespace):
                     out.append(token.accessor)
         return sorted(out)
 
