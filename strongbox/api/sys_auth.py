@@ -18,12 +18,12 @@ import time
 import uuid
 from typing import Any
 
+from strongbox.api import auth_store
 from strongbox.api.envelope import Response, no_content, ok
 from strongbox.api.routing import Context, Handler, Route
 from strongbox.errors import BadRequest, MethodNotAllowed, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import keys
 
 PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}/$")
 RESERVED_MOUNTS = ("sys/", "auth/", "cubbyhole/", "identity/")
@@ -204,8 +204,8 @@ async def locked_users(ctx: Context) -> Response:
     for mount in ctx.core.store.auth_mounts(ctx.request.namespace):
         if mount.type != "userpass":
             continue
-        prefix = keys.auth_entry_key(ctx.request.namespace, mount.uuid, "lock", "")
-        users = [key.decode() for key, raw in ctx.core.store.auth_entries(prefix)
+        prefix = auth_store.entry_key(ctx, mount, "lock", "")
+        users = [key.decode() for key, raw in auth_store.scan(ctx, prefix)
                  if rec.LoginState.FromString(raw).locked_until_ns > now]
         if users:
             out.append({"mount_accessor": mount.accessor, "mount_path": "auth/" + mount.path,
@@ -225,7 +225,7 @@ async def unlock_user(ctx: Context) -> Response:
     if not accessor or not name:
         raise BadRequest("use sys/locked-users/<mount accessor>/unlock/<user name>")
     mount = _userpass_mount(ctx, accessor)
-    key = keys.auth_entry_key(ctx.request.namespace, mount.uuid, "lock", name.lower())
+    key = auth_store.entry_key(ctx, mount, "lock", name.lower())
     await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(deletes=[key])))
     return no_content()
 
