@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,3 +59,25 @@ def fresh_server(tmp_path: Path, tls: TlsFiles) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+def ns(namespace: str) -> dict[str, str]:
+    return {"X-Vault-Namespace": namespace}
+
+
+def create_token(node: ReadyNode, namespace: str = "", token: str | None = None,
+                 **body: Any) -> dict[str, Any]:
+    """auth/token/create as `token` (default: root), in `namespace`; the auth block."""
+    with node.client(token or node.root_token) as c:
+        response = c.post("/v1/auth/token/create", json=body,
+                          headers=ns(namespace) if namespace else {})
+    assert response.status_code == 200, response.text
+    auth: dict[str, Any] = response.json()["auth"]
+    return auth
+
+
+def put_policy(node: ReadyNode, name: str, text: str, namespace: str = "") -> None:
+    with node.root as c:
+        response = c.put(f"/v1/sys/policy/{name}", json={"policy": text},
+                         headers=ns(namespace) if namespace else {})
+    assert response.status_code == 204, response.text

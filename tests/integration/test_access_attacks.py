@@ -28,7 +28,7 @@ from strongbox.barrier import keyring
 from strongbox.core import Core
 from strongbox.seal import unseal
 from strongbox.testing import ServerProcess, TlsFiles
-from tests.conftest import ReadyNode, ready_node
+from tests.conftest import ReadyNode, create_token, ns, put_policy, ready_node
 
 pytestmark = pytest.mark.integration
 
@@ -40,28 +40,6 @@ path "secret/data/*" { capabilities = ["read"] }
 '''
 EVERYTHING = 'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }'
 SOURCE = Path(__file__).resolve().parents[2] / "strongbox"
-
-
-def ns(namespace: str) -> dict[str, str]:
-    return {"X-Vault-Namespace": namespace}
-
-
-def create(node: ReadyNode, namespace: str = "", token: str | None = None,
-           **body: Any) -> dict[str, Any]:
-    """auth/token/create as `token` (default: root); the auth block."""
-    with node.client(token or node.root_token) as c:
-        response = c.post("/v1/auth/token/create", json=body,
-                          headers=ns(namespace) if namespace else {})
-    assert response.status_code == 200, response.text
-    auth: dict[str, Any] = response.json()["auth"]
-    return auth
-
-
-def put_policy(node: ReadyNode, name: str, text: str, namespace: str = "") -> None:
-    with node.root as c:
-        response = c.put(f"/v1/sys/policy/{name}", json={"policy": text},
-                         headers=ns(namespace) if namespace else {})
-    assert response.status_code == 204, response.text
 
 
 def put_secret(node: ReadyNode, path: str, data: dict[str, str], namespace: str = "") -> None:
@@ -109,7 +87,7 @@ def test_token_of_another_namespace_is_refused(node: ReadyNode) -> None:
         new_namespace(node, name)
         put_policy(node, "everything", EVERYTHING, name)
         put_secret(node, "db", {"password": f"pw-{name}"}, name)
-    token = create(node, "atk-ns-a", policies=["everything"])["client_token"]
+    token = create_token(node, "atk-ns-a", policies=["everything"])["client_token"]
     with node.client(token) as a:
         home = a.get("/v1/secret/data/db", headers=ns("atk-ns-a"))
         assert home.status_code == 200
@@ -126,7 +104,7 @@ def test_expired_token_is_refused_everywhere(node: ReadyNode) -> None:
     """Attack: keep using a token after its TTL ran out (read, look up, renew it back)."""
     put_policy(node, "atk-read", READ_ALL)
     put_secret(node, "atk/expired", {"k": "v"})
-    auth = create(node, policies=["atk-read"], ttl="2s")
+    auth = create_token(node, policies=["atk-read"], ttl="2s")
     token = auth["client_token"]
     assert auth["lease_duration"] <= 2
     assert status(node, token, "GET", "/v1/secret/data/atk/expired") == 200
@@ -148,9 +126,9 @@ def test_revoking_a_parent_kills_its_service_and_batch_children(node: ReadyNode)
     """Attack: keep a child token (service or batch) alive after the parent is revoked."""
     put_policy(node, "atk-maker", TOKEN_MAKER)
     put_secret(node, "atk/child", {"k": "v"})
-    parent = create(node, policies=["atk-maker"])
-    child = create(node, token=parent["client_token"], policies=["atk-maker"])
-    batch = create(node, token=parent["client_token"], policies=["atk-maker"], type="batch")
+    parent = create_token(node, policies=["atk-maker"])
+    child = create_token(node, token=parent["client_token"], policies=["atk-maker"])
+    batch = create_token(node, token=parent["client_token"], policies=["atk-maker"], type="batch")
     assert batch["client_token"].startswith("sbb.") and child["orphan"] is False
     for token in (child["client_token"], batch["client_token"]):
         assert status(node, token, "GET", "/v1/secret/data/atk/child") == 200
@@ -177,7 +155,7 @@ def test_tampered_batch_tokens_are_refused(node: ReadyNode) -> None:
     by a lookup): flipped, dropped, appended characters, truncation, a swapped prefix."""
     put_policy(node, "atk-read", READ_ALL)
     put_secret(node, "atk/batch", {"k": "v"})
-    token = create(node, policies=["atk-read"], type="batch", ttl="1h")["client_token"]
+    token = create_token(node, policies=["atk-read"], type="batch", ttl="1h")["client_token"]
     assert token.startswith("sbb.")
     body = token[len("sbb."):]
     mid = len(token) // 2
@@ -206,7 +184,7 @@ def test_a_batch_token_is_accepted_in_its_one_canonical_spelling_only(node: Read
     and any deny-list keyed by the token string no longer match it."""
     token = ""
     for _ in range(20):  # one with a '-' or '_' in it, so the alphabet swap changes it
-        token = create(node, policies=["default"], type="batch", ttl="1h")["client_token"]
+        token = create_token(node, policies=["default"], type="batch", ttl="1h")["client_token"]
         if "-" in token[4:] or "_" in token[4:]:
             break
     respelled = [token + "=", token + "==",
@@ -219,7 +197,7 @@ def test_a_batch_token_is_accepted_in_its_one_canonical_spelling_only(node: Read
 def test_batch_tokens_cannot_be_renewed_revoked_or_create_tokens(node: ReadyNode) -> None:
     """Attack: use a batch token as a service token (extend its life, mint children)."""
     put_policy(node, "atk-maker", TOKEN_MAKER)
-    batch = create(node, policies=["atk-maker"], type="batch", ttl="1h")["client_token"]
+    batch = create_token(node, policies=["atk-maker"], type="batch", ttl="1h")["client_token"]
     with node.client(batch) as b:
         renewed = b.post("/v1/auth/token/renew-self", json={"increment": "24h"})
         assert renewed.status_code == 400 and "batch" in renewed.text
@@ -243,7 +221,7 @@ def test_a_limited_use_token_dies_on_its_last_use(node: ReadyNode) -> None:
     """Attack: use a num_uses=3 token a fourth time."""
     put_policy(node, "atk-read", READ_ALL)
     put_secret(node, "atk/uses", {"k": "v"})
-    auth = create(node, policies=["atk-read"], num_uses=3)
+    auth = create_token(node, policies=["atk-read"], num_uses=3)
     token, accessor = auth["client_token"], auth["accessor"]
     with node.root as c:
         looked = c.post("/v1/auth/token/lookup-accessor", json={"accessor": accessor})
@@ -265,7 +243,7 @@ def test_a_limited_use_token_dies_on_its_last_use(node: ReadyNode) -> None:
 def test_a_periodic_token_lives_one_period_at_a_time(node: ReadyNode) -> None:
     """Attack: outlive a periodic token's period without renewing, or get a period
     without sudo (a token that can live forever)."""
-    auth = create(node, period="2s")
+    auth = create_token(node, period="2s")
     token = auth["client_token"]
     assert 0 < auth["lease_duration"] <= 2
     with node.client(token) as t:
@@ -277,7 +255,7 @@ def test_a_periodic_token_lives_one_period_at_a_time(node: ReadyNode) -> None:
     time.sleep(3)
     assert status(node, token, "GET", "/v1/auth/token/lookup-self") == 403
     put_policy(node, "atk-maker", TOKEN_MAKER)
-    plain = create(node, policies=["atk-maker"])["client_token"]
+    plain = create_token(node, policies=["atk-maker"])["client_token"]
     with node.client(plain) as p:
         refused = p.post("/v1/auth/token/create", json={"period": "1h"})
         assert refused.status_code == 403, refused.text
@@ -285,7 +263,7 @@ def test_a_periodic_token_lives_one_period_at_a_time(node: ReadyNode) -> None:
 
 def test_explicit_max_ttl_caps_every_renewal(node: ReadyNode) -> None:
     """Attack: renew a token past its explicit max TTL."""
-    auth = create(node, ttl="1h", explicit_max_ttl="3s")
+    auth = create_token(node, ttl="1h", explicit_max_ttl="3s")
     token = auth["client_token"]
     assert auth["lease_duration"] <= 3
     with node.client(token) as t:
@@ -312,7 +290,7 @@ def test_path_tricks_cannot_escape_a_policy_prefix(node: ReadyNode) -> None:
     put_policy(node, "atk-app-only", 'path "secret/data/trav/app/*" { capabilities = ["read"] }')
     put_secret(node, "trav/app/x", {"mine": "ok"})
     put_secret(node, "trav/other", {"loot": "TRAVERSAL-LOOT"})
-    token = create(node, policies=["atk-app-only"])["client_token"]
+    token = create_token(node, policies=["atk-app-only"])["client_token"]
     auth = {"X-Vault-Token": token}
     code, body = raw_request(node.server, "GET", "/v1/secret/data/trav/app/x", auth)
     assert code == 200 and b'"mine"' in body
@@ -466,8 +444,8 @@ def test_secrets_are_never_compared_with_equality_operators() -> None:
 def test_x_vault_token_wins_over_an_authorization_header(node: ReadyNode) -> None:
     """Attack: smuggle a second token in Authorization: Bearer hoping the server authorizes
     one and acts as the other. X-Vault-Token is the one used, whatever the header order."""
-    first = create(node, display_name="first")
-    second = create(node, display_name="second")
+    first = create_token(node, display_name="first")
+    second = create_token(node, display_name="second")
     with node.client() as anon:
         for headers in ([("X-Vault-Token", first["client_token"]),
                          ("Authorization", f"Bearer {second['client_token']}")],
@@ -493,7 +471,7 @@ def test_a_sudo_token_cannot_mint_a_root_token_in_its_namespace(node: ReadyNode)
     """Attack: a non-root token with sudo on auth/token/create asks for policies=["root"]."""
     put_policy(node, "atk-sudo-maker",
                'path "auth/token/create" { capabilities = ["update", "sudo"] }')
-    maker = create(node, policies=["atk-sudo-maker"])["client_token"]
+    maker = create_token(node, policies=["atk-sudo-maker"])["client_token"]
     with node.client(maker) as m:
         refused = m.post("/v1/auth/token/create", json={"policies": ["root"]})
         assert refused.status_code in (400, 403), refused.text
@@ -506,9 +484,9 @@ def test_a_tenant_admin_cannot_manage_tokens_of_other_namespaces(node: ReadyNode
     for name in ("atk-adm-a", "atk-adm-b"):
         new_namespace(node, name)
         put_policy(node, "everything", EVERYTHING, name)
-    admin = create(node, "atk-adm-a", policies=["everything"])["client_token"]
-    victims = [(create(node, policies=["default"]), ""),
-               (create(node, "atk-adm-b", policies=["everything"]), "atk-adm-b")]
+    admin = create_token(node, "atk-adm-a", policies=["everything"])["client_token"]
+    victims = [(create_token(node, policies=["default"]), ""),
+               (create_token(node, "atk-adm-b", policies=["everything"]), "atk-adm-b")]
     h = ns("atk-adm-a")
     with node.client(admin) as a:
         for victim, _ in victims:
@@ -536,7 +514,7 @@ def test_a_user_manager_cannot_log_in_as_root(node: ReadyNode) -> None:
         assert c.post("/v1/sys/auth/atk-up", json={"type": "userpass"}).status_code == 204
     put_policy(node, "atk-user-admin",
                'path "auth/atk-up/users/*" { capabilities = ["create", "update"] }')
-    admin = create(node, policies=["atk-user-admin"])["client_token"]
+    admin = create_token(node, policies=["atk-user-admin"])["client_token"]
     with node.client(admin) as a:
         assert a.post("/v1/sys/policy/x", json={"policy": READ_ALL}).status_code == 403
         written = a.post("/v1/auth/atk-up/users/mallory",
@@ -554,7 +532,7 @@ def test_a_role_manager_cannot_log_in_as_root(node: ReadyNode) -> None:
         assert c.post("/v1/sys/auth/atk-ar", json={"type": "approle"}).status_code == 204
     put_policy(node, "atk-role-admin", 'path "auth/atk-ar/role/*" '
                                        '{ capabilities = ["create", "read", "update"] }')
-    admin = create(node, policies=["atk-role-admin"])["client_token"]
+    admin = create_token(node, policies=["atk-role-admin"])["client_token"]
     with node.client(admin) as a:
         written = a.post("/v1/auth/atk-ar/role/evil", json={"token_policies": ["root"]})
         if written.status_code == 400:
@@ -576,7 +554,7 @@ def test_a_sudo_token_cannot_mint_a_root_token_in_a_child_namespace(node: ReadyN
     put_secret(node, "crown", {"jewels": "atk-mint"}, "atk-mint")
     put_policy(node, "atk-mint-maker",
                'path "atk-mint/auth/token/create" { capabilities = ["update", "sudo"] }')
-    maker = create(node, policies=["atk-mint-maker"])["client_token"]
+    maker = create_token(node, policies=["atk-mint-maker"])["client_token"]
     with node.client(maker) as m:
         minted = m.post("/v1/auth/token/create", json={"policies": ["root"]},
                         headers=ns("atk-mint"))
@@ -589,8 +567,8 @@ def test_a_tenant_admin_cannot_make_the_node_buffer_a_snapshot_upload(node: Read
     must be refused before the node reads (and buffers) it."""
     new_namespace(node, "atk-snap")
     put_policy(node, "everything", EVERYTHING, "atk-snap")
-    tenant = create(node, "atk-snap", policies=["everything"])["client_token"]
-    nobody = create(node, policies=["default"])["client_token"]
+    tenant = create_token(node, "atk-snap", policies=["everything"])["client_token"]
+    nobody = create_token(node, policies=["default"])["client_token"]
     huge = {"Content-Length": str(200 * 1024 * 1024), "Content-Type": "application/octet-stream"}
     code, _ = raw_request(node.server, "POST", "/v1/sys/storage/raft/snapshot",
                           {"X-Vault-Token": nobody, **huge}, timeout=3)

@@ -18,16 +18,12 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from tests.conftest import ReadyNode
+from tests.conftest import ReadyNode, create_token, ns, put_policy
 
 pytestmark = pytest.mark.integration
 
 KV2: dict[str, Any] = {"type": "kv", "options": {"version": "2"}}
 EVERYTHING = 'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }'
-
-
-def ns(namespace: str) -> dict[str, str]:
-    return {"X-Vault-Namespace": namespace}
 
 
 def hv(node: ReadyNode, token: str, namespace: str | None = None) -> hvac.Client:
@@ -59,22 +55,6 @@ def child_keys(c: httpx.Client, headers: dict[str, str] | None = None) -> list[s
     assert response.status_code == 200, response.text
     keys: list[str] = response.json()["data"]["keys"]
     return keys
-
-
-def new_token(node: ReadyNode, namespace: str = "", **body: Any) -> dict[str, Any]:
-    with node.root as c:
-        response = c.post("/v1/auth/token/create", json=body,
-                          headers=ns(namespace) if namespace else {})
-    assert response.status_code == 200, response.text
-    auth: dict[str, Any] = response.json()["auth"]
-    return auth
-
-
-def write_policy(node: ReadyNode, name: str, text: str, namespace: str = "") -> None:
-    with node.root as c:
-        response = c.put(f"/v1/sys/policy/{name}", json={"policy": text},
-                         headers=ns(namespace) if namespace else {})
-    assert response.status_code == 204, response.text
 
 
 def raw_status(node: ReadyNode, method: str, path: str) -> int:
@@ -165,8 +145,8 @@ def test_policies_are_per_namespace_and_a_token_gets_its_namespace_rules(
         node: ReadyNode) -> None:
     create_namespace(node, "pol-a")
     mount_kv(node, "pol-a")
-    write_policy(node, "app", 'path "secret/data/private" { capabilities = ["read"] }')
-    write_policy(node, "app", 'path "secret/data/shared" { capabilities = ["read"] }', "pol-a")
+    put_policy(node, "app", 'path "secret/data/private" { capabilities = ["read"] }')
+    put_policy(node, "app", 'path "secret/data/shared" { capabilities = ["read"] }', "pol-a")
     with node.root as c:
         for name in ("shared", "private"):
             assert c.post(f"/v1/secret/data/{name}", json={"data": {"who": name}},
@@ -174,7 +154,7 @@ def test_policies_are_per_namespace_and_a_token_gets_its_namespace_rules(
         assert "secret/data/shared" in c.get(
             "/v1/sys/policy/app", headers=ns("pol-a")).json()["rules"]
         assert "secret/data/private" in c.get("/v1/sys/policy/app").json()["rules"]
-    auth = new_token(node, "pol-a", policies=["app"])
+    auth = create_token(node, "pol-a", policies=["app"])
     assert auth["policies"] == ["app", "default"]
     with node.client(auth["client_token"]) as app:
         me = app.get("/v1/auth/token/lookup-self", headers=ns("pol-a"))
@@ -198,13 +178,13 @@ def test_a_token_cannot_reach_a_sibling_namespace_even_with_a_star_policy(
     for name in ("sib-a", "sib-b"):
         create_namespace(node, name)
         mount_kv(node, name)
-    write_policy(node, "everything", EVERYTHING, "sib-a")
+    put_policy(node, "everything", EVERYTHING, "sib-a")
     with node.root as c:
         assert c.post("/v1/secret/data/loot", json={"data": {"gold": "sib-b"}},
                       headers=ns("sib-b")).status_code == 200
         assert c.post("/v1/secret/data/sib/loot", json={"data": {"gold": "root"}}
                       ).status_code == 200
-    token = new_token(node, "sib-a", policies=["everything"])["client_token"]
+    token = create_token(node, "sib-a", policies=["everything"])["client_token"]
     with node.client(token) as a:
         # the token is all-powerful at home...
         assert a.post("/v1/secret/data/mine", json={"data": {"k": "v"}},
@@ -232,8 +212,8 @@ def test_root_namespace_policies_name_child_namespace_paths_relatively(
         assert c.post("/v1/secret/data/rel/x", json={"data": {"in": "rel-a"}},
                       headers=ns("rel-a")).status_code == 200
         assert c.post("/v1/secret/data/rel/x", json={"data": {"in": "root"}}).status_code == 200
-    write_policy(node, "rel-reader", 'path "rel-a/secret/data/*" { capabilities = ["read"] }')
-    token = new_token(node, policies=["rel-reader"])["client_token"]
+    put_policy(node, "rel-reader", 'path "rel-a/secret/data/*" { capabilities = ["read"] }')
+    token = create_token(node, policies=["rel-reader"])["client_token"]
     with node.client(token) as reader:
         by_header = reader.get("/v1/secret/data/rel/x", headers=ns("rel-a"))
         assert by_header.status_code == 200 and by_header.json()["data"]["data"] == {
@@ -289,9 +269,9 @@ def test_nested_namespaces_are_addressed_by_combined_header_and_prefix(node: Rea
             assert read.json()["data"]["data"] == {"at": "dev"}
         assert c.get("/v1/nest-a/secret/data/x").status_code == 404  # nothing mounted in nest-a
     # a token of nest-a works in nest-a/dev, its policy naming the path from nest-a
-    write_policy(node, "dev-reader", 'path "dev/secret/data/*" { capabilities = ["read"] }',
+    put_policy(node, "dev-reader", 'path "dev/secret/data/*" { capabilities = ["read"] }',
                  "nest-a")
-    token = new_token(node, "nest-a", policies=["dev-reader"])["client_token"]
+    token = create_token(node, "nest-a", policies=["dev-reader"])["client_token"]
     with node.client(token) as reader:
         assert reader.get("/v1/secret/data/x", headers=ns("nest-a/dev")).json()["data"][
             "data"] == {"at": "dev"}
@@ -310,12 +290,12 @@ def test_nested_namespaces_are_addressed_by_combined_header_and_prefix(node: Rea
 def test_deleting_a_namespace_removes_its_data_and_revokes_its_tokens(node: ReadyNode) -> None:
     create_namespace(node, "del-a")
     mount_kv(node, "del-a")
-    write_policy(node, "app", 'path "secret/data/*" { capabilities = ["read"] }', "del-a")
+    put_policy(node, "app", 'path "secret/data/*" { capabilities = ["read"] }', "del-a")
     with node.root as c:
         assert c.post("/v1/secret/data/x", json={"data": {"doomed": "yes"}},
                       headers=ns("del-a")).status_code == 200
-    service = new_token(node, "del-a", policies=["app"])["client_token"]
-    batch = new_token(node, "del-a", policies=["app"], type="batch")["client_token"]
+    service = create_token(node, "del-a", policies=["app"])["client_token"]
+    batch = create_token(node, "del-a", policies=["app"], type="batch")["client_token"]
     assert batch.startswith("sbb.")
     for token in (service, batch):
         with node.client(token) as t:
@@ -344,8 +324,8 @@ def test_deleting_a_namespace_removes_its_data_and_revokes_its_tokens(node: Read
 def test_a_batch_token_of_a_deleted_namespace_stays_dead_when_the_name_is_reused(
         node: ReadyNode) -> None:
     create_namespace(node, "reuse-a")
-    write_policy(node, "app", 'path "secret/data/*" { capabilities = ["read"] }', "reuse-a")
-    old = new_token(node, "reuse-a", policies=["app"], type="batch", ttl="1h")["client_token"]
+    put_policy(node, "app", 'path "secret/data/*" { capabilities = ["read"] }', "reuse-a")
+    old = create_token(node, "reuse-a", policies=["app"], type="batch", ttl="1h")["client_token"]
     with node.root as c:
         assert c.delete("/v1/sys/namespaces/reuse-a").status_code in (200, 204)
     with node.client(old) as t:
@@ -353,7 +333,7 @@ def test_a_batch_token_of_a_deleted_namespace_stays_dead_when_the_name_is_reused
     # A new tenant gets the freed name and, naturally, a policy called "app".
     create_namespace(node, "reuse-a")
     mount_kv(node, "reuse-a")
-    write_policy(node, "app", 'path "secret/data/*" { capabilities = ["read"] }', "reuse-a")
+    put_policy(node, "app", 'path "secret/data/*" { capabilities = ["read"] }', "reuse-a")
     with node.root as c:
         assert c.post("/v1/secret/data/new-tenant", json={"data": {"private": "new"}},
                       headers=ns("reuse-a")).status_code == 200
@@ -370,7 +350,7 @@ def test_auth_methods_are_per_namespace(node: ReadyNode) -> None:
     create_namespace(node, "auth-a")
     create_namespace(node, "auth-b")
     mount_kv(node, "auth-a")
-    write_policy(node, "reader", 'path "secret/data/*" { capabilities = ["read"] }', "auth-a")
+    put_policy(node, "reader", 'path "secret/data/*" { capabilities = ["read"] }', "auth-a")
     h = ns("auth-a")
     with node.root as c:
         assert c.post("/v1/sys/auth/up-a", json={"type": "userpass"}, headers=h
