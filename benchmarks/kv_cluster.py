@@ -91,7 +91,9 @@ from kv_single_node import (
     WRITE_SWEEP,
     PhaseResult,
     add_ratios,
+    add_run_arguments,
     build_request,
+    check_run_arguments,
     client_ssl_context,
     drive,
     machine_info,
@@ -582,14 +584,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "accepts a write. Prints and writes kv_cluster.json and kv_cluster.md.",
         epilog="Read ratio_to_health rather than absolute req/s: the machine is shared and "
                "noisy. Takes about 70 s with the defaults. See benchmarks/README.md.")
-    parser.add_argument("--duration", type=float, default=5.0, metavar="SECONDS",
-                        help=f"measured seconds per phase, after a {WARMUP_S:g} s warm-up "
-                             "(default: %(default)s)")
+    add_run_arguments(parser)
     parser.add_argument("--failovers", type=int, default=FAILOVERS, metavar="N",
                         help="leader kill -9 rounds after the load phases; 0 skips them "
                              "(default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
-                        help="directory for the result files (default: benchmarks/results)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="parent directory for the nodes' TLS files and data, e.g. to "
                              "benchmark another disk (default: a temporary directory)")
@@ -597,10 +595,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="cluster.snapshot_threshold of the nodes (default: %(default)s, "
                              "the production default; a run on this machine writes ~10,000 "
                              "entries, so a journal snapshot may fall in the last phases)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     args = parser.parse_args(argv)
-    if args.duration <= 0:
-        parser.error("--duration must be positive")
+    check_run_arguments(parser, args)
     if args.failovers < 0:
         parser.error("--failovers must be 0 or more")
     return args

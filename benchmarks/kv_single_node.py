@@ -400,19 +400,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "Prints and writes kv_single_node.json and kv_single_node.md.",
         epilog="Read ratio_to_health rather than absolute req/s: the machine is shared "
                "and noisy. See benchmarks/README.md.")
+    add_run_arguments(parser)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="parent directory for the node's TLS files and data, e.g. to "
+                             "benchmark another disk (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    check_run_arguments(parser, args)
+    return args
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--duration, --out and --seed, which every benchmark here takes."""
     parser.add_argument("--duration", type=float, default=5.0, metavar="SECONDS",
                         help=f"measured seconds per phase, after a {WARMUP_S:g} s warm-up "
                              "(default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
                         help="directory for the result files (default: benchmarks/results)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="parent directory for the node's TLS files and data, e.g. to "
-                             "benchmark another disk (default: a temporary directory)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    args = parser.parse_args(argv)
+
+
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.duration <= 0:
         parser.error("--duration must be positive")
-    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,6 +88,8 @@ from kv_single_node import (
     WARMUP_S,
     PhaseResult,
     add_ratios,
+    add_run_arguments,
+    check_run_arguments,
     client_ssl_context,
     drive,
     health_requests,
@@ -397,15 +399,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog="Read ratios and the noise rows rather than absolute req/s: the machine is "
                "shared. Takes about a minute with the defaults. Exit code 1 on any "
                "unexpected status. See benchmarks/README.md.")
-    parser.add_argument("--duration", type=float, default=5.0, metavar="SECONDS",
-                        help=f"measured seconds per phase, after a {WARMUP_S:g} s warm-up "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
-                        help="directory for the result files (default: benchmarks/results)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    add_run_arguments(parser)
     args = parser.parse_args(argv)
-    if args.duration <= 0:
-        parser.error("--duration must be positive")
+    check_run_arguments(parser, args)
     return args
 
 
