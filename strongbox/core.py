@@ -13,12 +13,11 @@ this object.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from strongbox.audit import AuditBroker
 from strongbox.audit_sync import AuditSync
@@ -39,6 +38,7 @@ from strongbox.barrier.keyring import (
     kek_name,
     open_root_key,
 )
+from strongbox.clock import SYSTEM, Clock
 from strongbox.config import NodeConfig
 from strongbox.errors import (
     BadRequest,
@@ -64,11 +64,15 @@ from strongbox.seal import unseal as unseal_mod
 from strongbox.state.store import Store
 
 MAX_ANCESTRY = 64  # parent links followed per request; deeper trees are cut by revocation
-# The Raft index of the last write made while serving the current request
-# (one asyncio task per request); the API turns it into X-Vault-Index.
-write_index: ContextVar[int] = ContextVar("write_index", default=0)
-# (request id, request hash) from the client's Idempotency-Key, for the request being served.
-idempotency: ContextVar[tuple[str, bytes] | None] = ContextVar("idempotency", default=None)
+
+
+class WriteOrigin(Protocol):
+    """The request a write is made for (`backend.request.Request` is one): its
+    Idempotency-Key goes into every command, and the highest Raft index written comes
+    back in `write_index` (the API turns it into X-Vault-Index)."""
+
+    idempotency: tuple[str, bytes] | None
+    write_index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,10 @@ class InitResult:
 
 
 class Core:
-    def __init__(self, config: NodeConfig, store: Store, log: CommandLog) -> None:
+    def __init__(self, config: NodeConfig, store: Store, log: CommandLog,
+                 clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock
         self.store = store
         self.log = log
         self.keyring: Keyring | None = None
@@ -124,11 +130,11 @@ class Core:
                          "keys; unseal with the restored cluster's shares")
         return keyring
 
-    async def initialize(self, shares: int, threshold: int,
-                         root_token: str | None = None) -> InitResult:
+    async def initialize(self, shares: int, threshold: int, root_token: str | None = None,
+                         origin: WriteOrigin | None = None) -> InitResult:
         if self.store.cluster() is not None:
             raise BadRequest("StrongBox is already initialized")
-        now = time.time_ns()
+        now = self.clock.now_ns()
         material = generate_init_material(now)
         token = root_token or new_service_token()
         keyring = Keyring(material.root_key, material.keys.get, lambda: 1)
@@ -151,7 +157,7 @@ class Core:
             policies=[rec.PolicyRecord(name=DEFAULT_POLICY_NAME, text=DEFAULT_POLICY,
                                        created_time_ns=now, updated_time_ns=now)],
         )
-        result = await self.submit(cmd_pb.Command(init_cluster=op))
+        result = await self.submit(cmd_pb.Command(init_cluster=op), origin=origin)
         if result.code == rec.ApplyResult.ALREADY_INITIALIZED:
             raise BadRequest("StrongBox is already initialized")
         if result.code != rec.ApplyResult.OK:
@@ -208,7 +214,7 @@ class Core:
         if record is None:
             self._token_error("unknown")
             raise PermissionDenied()
-        now = time.time_ns()
+        now = self.clock.now_ns()
         if expired(record, now) or not self._ancestors_live(record, now) \
                 or not self._method_live(record):
             self._token_error("expired")
@@ -245,12 +251,13 @@ class Core:
         mount = self.store.auth_mount(record.namespace, record.mount_path)
         return mount is not None and mount.uuid == record.mount_uuid
 
-    async def use_token(self, record: rec.TokenRecord) -> None:
+    async def use_token(self, record: rec.TokenRecord,
+                        origin: WriteOrigin | None = None) -> None:
         """Spend one use of a limited-use token (through Raft: every node agrees)."""
         if not record.num_uses or not record.accessor:  # batch tokens have no uses to spend
             return
         result = await self.submit(cmd_pb.Command(token_use=cmd_pb.TokenUse(
-            accessor=record.accessor)))
+            accessor=record.accessor)), origin=origin)
         if result.code != rec.ApplyResult.OK:
             self._token_error("exhausted")
             raise PermissionDenied()
@@ -295,20 +302,21 @@ class Core:
 
     # --- writes -------------------------------------------------------------
 
-    async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
+    async def submit(self, command: cmd_pb.Command, request_id: str = "",
+                     origin: WriteOrigin | None = None) -> rec.ApplyResult:
         if self.pending_writes >= self.config.limits.max_pending_writes:
             for hook in self.on_write_rejected:
                 hook()
             raise RateLimited("too many writes are waiting for the cluster; retry after the "
                               "Retry-After delay", retry_after=1)
-        key = idempotency.get()
+        key = origin.idempotency if origin is not None else None
         if not request_id and key is not None:
             # Every command of the request carries the key: retries inside one request
             # (CONFLICT) are not recorded by apply, so they stay free to apply; requests
             # made of several different commands (a snapshot restore) refuse keys.
             request_id, command.request_hash = key  # "idem:<key>": apply remembers it
         command.request_id = request_id or str(uuid.uuid4())
-        command.time_ns = time.time_ns()
+        command.time_ns = self.clock.now_ns()
         for name, value in inject_metadata():
             if name == "traceparent":
                 command.traceparent = value
@@ -318,16 +326,17 @@ class Core:
                                             self.config.limits.write_timeout_s)
         finally:
             self.pending_writes -= 1
-        write_index.set(max(write_index.get(), result.index))
+        if origin is not None:
+            origin.write_index = max(origin.write_index, result.index)
         return result
 
-    async def rotate(self) -> rec.ApplyResult:
+    async def rotate(self, origin: WriteOrigin | None = None) -> rec.ApplyResult:
         keyring = self.require_keyring()
         for _ in range(5):
             term = self.store.latest_kek_term() + 1
             command = cmd_pb.Command(rotate_kek=cmd_pb.RotateKek(
-                kek=keyring.new_kek_record(term, time.time_ns())))
-            result = await self.submit(command)
+                kek=keyring.new_kek_record(term, self.clock.now_ns())))
+            result = await self.submit(command, origin=origin)
             if result.code != rec.ApplyResult.CONFLICT:
                 return result
         raise InternalError("key rotation kept conflicting")

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from strongbox.api.auth_userpass import COUNTER_RESET_NS
+from strongbox.auth.userpass import COUNTER_RESET_NS
 from strongbox.core import Core
 from strongbox.pb import commands_pb2 as cmd_pb
 
@@ -31,7 +30,7 @@ async def sweep_once(core: Core) -> int:
         return 0
     # The scan reads whole tables: a worker thread, so the event loop keeps serving
     # (it still shares the GIL, in slices, rather than stalling for the whole scan).
-    found = await asyncio.to_thread(core.store.expired, time.time_ns(), BATCH,
+    found = await asyncio.to_thread(core.store.expired, core.clock.now_ns(), BATCH,
                                     LOGIN_STATE_IDLE_NS)
     if not any(found):
         return 0

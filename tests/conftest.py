@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+import strongbox.registry  # noqa: F401 (registers the backends' apply handlers)
 from strongbox.testing import ServerProcess, TlsFiles, make_tls
 
 

@@ -1,7 +1,12 @@
-"""The ASGI application: the request pipeline of DESIGN.md §7.
+"""The ASGI application and the one request pipeline (docs/design.md, "Request path").
 
-request id → size limit (413) → path validation (400) → route (404/405) →
-seal check (503) → token (403) → policy hook (403) → handler → envelope.
+request id → size limit (413) → path validation (400) → namespace → consistency
+(forwarding, X-Vault-Index, Idempotency-Key) → route (`api.router`: the static
+sys/ and auth/token/ table or a mount's backend) → seal (503) → token (403) →
+policy (403) → token use → audit request → handler → response wrapping → audit
+response → envelope. Every path, sys/ or mount, goes through the same steps;
+what differs is the route's flags (`auth`, `unsealed`, `sudo`, `forward`) and the
+backend's (`serves_data`, `check_token_first`).
 A bare ASGI callable (no framework) keeps the hot path lean (DESIGN.md §10).
 Every response carries X-Request-Id and the security headers. Unexpected
 exceptions are logged with the request id and answered with a generic 500.
@@ -11,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hashlib
 import logging
 import re
@@ -23,8 +27,6 @@ from urllib.parse import parse_qsl
 from opentelemetry import trace
 
 from strongbox.api import (
-    auth_methods,
-    auth_token,
     forwarding,
     namespaces,
     sys_audit,
@@ -35,13 +37,14 @@ from strongbox.api import (
     sys_seal,
     wrapping,
 )
-from strongbox.api import kv as kv_api
 from strongbox.api.audit_entries import audit_refusal, audited
-from strongbox.api.envelope import HSTS, SECURITY_HEADERS, Response, error_response
-from strongbox.api.request import LIST, Request
-from strongbox.api.routing import CAPABILITY, Context, Route, namespace_prefix
-from strongbox.core import Core, idempotency, write_index
-from strongbox.engines.kv.engine import KvEngine
+from strongbox.api.router import Router, Target
+from strongbox.auth import token_store
+from strongbox.backend.context import CAPABILITY, Context, PathTable, namespace_prefix
+from strongbox.backend.request import LIST, Request
+from strongbox.backend.response import HSTS, SECURITY_HEADERS, Response, error_response
+from strongbox.backend.storage import MountStorage
+from strongbox.core import Core
 from strongbox.errors import (
     BadRequest,
     InternalError,
@@ -60,18 +63,12 @@ PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
 MAX_ANONYMOUS_WAITS = 32  # X-Vault-Index waits of requests without a token (logins), at once
-ROUTES = {**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
-          **sys_policy.ROUTES, **auth_token.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
-          **namespaces.ROUTES}
-PREFIX_ROUTES = {**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
-                 **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES}
-
-
-def find_route(path: str) -> Route | None:
-    route = ROUTES.get(path) or ROUTES.get(path.rstrip("/"))  # LIST keeps its slash
-    if route is None:
-        route = next((r for prefix, r in PREFIX_ROUTES.items() if path.startswith(prefix)), None)
-    return route
+STATIC = PathTable(
+    exact={**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
+           **sys_policy.ROUTES, **token_store.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
+           **namespaces.ROUTES},
+    prefixes={**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
+              **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES})
 
 
 def validate_path(path: str) -> str:
@@ -92,7 +89,7 @@ class StrongBoxApp:
         self.core = core
         self.obs = obs
         self.tracer = obs.tracing.tracer if obs is not None else trace.NoOpTracer()
-        self.kv = KvEngine(core)
+        self.router = Router(core.store, STATIC)
         self.max_body = core.config.limits.max_request_bytes
         self.max_snapshot = core.config.limits.max_snapshot_bytes
         self.body_timeout = core.config.limits.body_timeout_s
@@ -117,8 +114,8 @@ class StrongBoxApp:
             span.set_attribute("http.response.status_code", response.status)
             namespace = scope.get("strongbox.namespace")
             if namespace and self.obs is not None:  # label by the path inside it
-                mounts = tuple(m.path for m in self.core.store.mounts(namespace))
-                route = self.obs.route("/v1/" + scope["strongbox.path"], mounts)
+                route = self.obs.route("/v1/" + scope["strongbox.path"],
+                                       self.router.mount_paths(namespace))
                 span.update_name(f"{scope['method']} {route}")
         if self.obs is not None:
             role = "sealed" if self.core.sealed else (
@@ -137,7 +134,7 @@ class StrongBoxApp:
         try:
             # asyncio.timeout, not wait_for: no extra task per request (~15 us each)
             async with asyncio.timeout(self.request_timeout):
-                response = await self._handle_indexed(scope, receive, request_id)
+                response = await self._handle(scope, receive, request_id)
         except TimeoutError:
             response = error_response(ServiceUnavailable(
                 f"the request did not complete within {self.request_timeout:g}s; if it was a "
@@ -147,15 +144,6 @@ class StrongBoxApp:
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             response = error_response(InternalError("internal error"))
-        return response
-
-    async def _handle_indexed(self, scope: Scope, receive: Any, request_id: str) -> Response:
-        write_index.set(0)
-        idempotency.set(None)
-        response = await self._handle(scope, receive, request_id)
-        index = write_index.get()
-        if index and response.status < 300:
-            response.headers.append((b"x-vault-index", self._index_token(index)))
         return response
 
     def _index_token(self, index: int) -> bytes:
@@ -225,23 +213,58 @@ class StrongBoxApp:
         early = await self._consistency(request, scope["path"])
         if early is not None:
             return early
-        ctx = Context(request=request, core=self.core)
+        response = await self._pipeline(Context(request=request, core=self.core))
+        if request.write_index and response.status < 300:
+            response.headers.append((b"x-vault-index", self._index_token(request.write_index)))
+        return response
+
+    async def _pipeline(self, ctx: Context) -> Response:
+        request = ctx.request
         self.core.audit_sync.refresh()
-        route = find_route(request.path)
-        if route is not None:
-            if namespace:
-                namespaces.check_namespaced(request.path)
-            handler = route.handler_for(method, request.path)
+        target = self.router.resolve(request.path, request.namespace)
+        route = target.route
+        if target.static and request.namespace:
+            namespaces.check_namespaced(request.path)  # cluster-wide sys/ endpoints
+        if target.token_first:  # secrets engines: 503, then 403, then 404/405 (Vault)
+            await self._check_token(ctx, request.method, sudo=bool(route and route.sudo))
+            if target.error is not None:
+                raise target.error
+            assert route is not None
+            handler = route.handler_for(request.method, request.path)
+        else:  # sys/, auth/token/, auth methods: 404/405 first, then what the route needs
+            if not target.static:
+                self.core.require_keyring()  # sealed: 503 before what is mounted shows
+            if target.error is not None:
+                raise target.error
+            assert route is not None
+            handler = route.handler_for(request.method, request.path)
             if route.auth:  # authenticate() checks the seal first: 503 before 403
-                await self._check_token(ctx, method, sudo=route.sudo)
+                await self._check_token(ctx, request.method, sudo=route.sudo)
             elif route.unsealed:
                 self.core.require_keyring()
-            return await wrapping.maybe_wrap(ctx, await audited(ctx, handler))
-        if request.path.startswith("sys/"):
-            raise NotFound(f"no handler for route \"{request.path}\"")
-        if request.path.startswith("auth/"):
-            return await self._auth_method(ctx, method)
-        return await self._engine(ctx, method)
+        if target.backend is not None:
+            await self._enter_mount(ctx, target)
+        if route.forward and not self.core.log.is_leader():
+            return await forwarding.forward(self.core, request, "/v1/" + request.path)
+        return await wrapping.maybe_wrap(ctx, await audited(ctx, handler, target.mount_type))
+
+    async def _enter_mount(self, ctx: Context, target: Target) -> None:
+        """Set the mount on the context; the follower-read checks of data backends."""
+        backend, request = target.backend, ctx.request
+        assert backend is not None and target.mount is not None
+        ctx.mount, ctx.path, ctx.match = target.mount, target.path, target.match
+        ctx.storage = MountStorage(self.core.store, self.core.require_keyring, request.namespace,
+                                   target.mount, backend.kind == "secret", self.core.submit,
+                                   origin=request)
+        if not backend.serves_data:
+            return
+        if self.core.store.restore_in_progress():
+            raise ServiceUnavailable("a snapshot restore is in progress; retry when it is done")
+        if request.method in ("GET", "HEAD", LIST):
+            if request.headers.get("x-strongbox-consistency", "").lower() == "consistent":
+                await forwarding.consistent_barrier(self.core, origin=request)
+            elif self.core.config.cluster.enabled:
+                forwarding.check_staleness(self.core, self.core.config.cluster.max_staleness_s)
 
     async def _consistency(self, request: Request, raw_path: str) -> Response | None:
         """Forwarding, X-Vault-Index waits and Idempotency-Key (see api/forwarding.py)."""
@@ -252,7 +275,7 @@ class StrongBoxApp:
                 raise BadRequest("Idempotency-Key must be 1-128 characters")
             digest = hashlib.sha256(f"{request.method} {request.path}?{request.query_string}"
                                     .encode() + b"\0" + request.body).digest()
-            idempotency.set(("idem:" + self._scoped_key(request, key), digest))
+            request.idempotency = ("idem:" + self._scoped_key(request, key), digest)
         forward = headers.get("x-vault-forward", "").lower() == "active-node"
         if (forward or (request.token and "x-vault-index" in headers)) and not self.core.sealed:
             # Forwarding holds a worker on the leader: not for strangers. A bad token does
@@ -299,42 +322,10 @@ class StrongBoxApp:
             self.core.authorize(token, CAPABILITY[method], ctx.acl_path)
             if sudo:
                 self.core.authorize(token, "sudo", ctx.acl_path)
-            await self.core.use_token(token)
+            await self.core.use_token(token, origin=ctx.request)
         except StrongBoxError as exc:
             audit_refusal(ctx, exc)  # failed and forbidden requests are on the record too
             raise
-
-    async def _auth_method(self, ctx: Context, method: str) -> Response:
-        """auth/<mount>/...: a userpass or AppRole mount of the request's namespace."""
-        self.core.require_keyring()
-        found = auth_methods.resolve(self.core.store, ctx.request.namespace,
-                                     ctx.request.path, method)
-        if found.authenticated:
-            await self._check_token(ctx, method)
-        return await wrapping.maybe_wrap(ctx, await audited(ctx, found.handler, found.type))
-
-    async def _engine(self, ctx: Context, method: str) -> Response:
-        await self._check_token(ctx, method)  # the seal first (503), then the token (403)
-        if self.core.store.restore_in_progress():
-            raise ServiceUnavailable("a snapshot restore is in progress; retry when it is done")
-        if method in ("GET", "HEAD", LIST):
-            if ctx.request.headers.get("x-strongbox-consistency", "").lower() == "consistent":
-                await forwarding.consistent_barrier(self.core)
-            elif self.core.config.cluster.enabled:
-                forwarding.check_staleness(self.core, self.core.config.cluster.max_staleness_s)
-        path = ctx.request.path
-        mount = next((m for m in sorted(self.core.store.mounts(ctx.request.namespace),
-                                        key=lambda m: len(m.path), reverse=True)
-                      if (path + "/").startswith(m.path)), None)
-        if mount is None:
-            raise NotFound(f"no handler for route \"{path}\": nothing is mounted there")
-        methods, handler, sub = kv_api.resolve(mount.path, path[len(mount.path):])
-        if method not in methods:
-            raise MethodNotAllowed(f"{method} is not supported on /v1/{path}; "
-                                   f"supported: {', '.join(methods)}", methods)
-        response = await audited(ctx, functools.partial(handler, engine=self.kv,
-                                                        mount=mount.path, path=sub), mount.type)
-        return await wrapping.maybe_wrap(ctx, response)
 
 
 async def _lifespan(receive: Any, send: Any) -> None:

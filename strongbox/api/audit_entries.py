@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from strongbox.api.envelope import Response, error_response
-from strongbox.api.routing import Context, Handler
+from strongbox.backend.context import Context, Handler
+from strongbox.backend.response import Response, error_response
 from strongbox.errors import StrongBoxError
 
 UNAUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader", "sys/metrics"})

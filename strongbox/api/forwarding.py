@@ -30,9 +30,9 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Tracer
 
-from strongbox.api.envelope import Response
-from strongbox.api.request import Request
-from strongbox.core import Core
+from strongbox.backend.request import Request
+from strongbox.backend.response import Response
+from strongbox.core import Core, WriteOrigin
 from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed, RateLimited
 from strongbox.obs import extract_metadata, inject_metadata
 from strongbox.pb import cluster_pb2 as pb
@@ -70,9 +70,9 @@ async def wait_for_index(core: Core, index: int, wait_s: float) -> bool:
     return True
 
 
-async def consistent_barrier(core: Core) -> None:
+async def consistent_barrier(core: Core, origin: WriteOrigin | None = None) -> None:
     """Commit a no-op through Raft; once applied here, local reads are linearizable."""
-    await core.submit(cmd_pb.Command(noop=cmd_pb.Noop()))
+    await core.submit(cmd_pb.Command(noop=cmd_pb.Noop()), origin=origin)
 
 
 def check_staleness(core: Core, max_staleness_s: float) -> None:

@@ -14,13 +14,12 @@ namespace deletes its data and revokes its tokens; one with children is refused.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 
-from strongbox.api.envelope import Response, no_content, ok
-from strongbox.api.request import LIST
-from strongbox.api.routing import Context, Route
+from strongbox.backend.context import Context, Route
+from strongbox.backend.request import LIST
+from strongbox.backend.response import Response, no_content, ok
 from strongbox.errors import BadRequest, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -86,12 +85,12 @@ async def create(ctx: Context) -> Response:
     _, path = _name(ctx)
     if path.count("/") >= MAX_DEPTH:
         raise BadRequest(f"namespaces nest at most {MAX_DEPTH} deep")
-    now = time.time_ns()
+    now = ctx.now_ns()
     record = rec.NamespaceRecord(path=path, id=uuid.uuid4().hex, created_time_ns=now,
                                  custom_metadata=meta)
     default = rec.PolicyRecord(name=DEFAULT_POLICY_NAME, text=DEFAULT_POLICY,
                                created_time_ns=now, updated_time_ns=now)
-    result = await ctx.core.submit(cmd_pb.Command(namespace_create=cmd_pb.NamespaceCreate(
+    result = await ctx.submit(cmd_pb.Command(namespace_create=cmd_pb.NamespaceCreate(
         namespace=record, default_policy=default)))
     if result.code == result.CONFLICT:
         existing = ctx.core.store.namespace(path)
@@ -113,7 +112,7 @@ async def read(ctx: Context) -> Response:
 
 async def delete(ctx: Context) -> Response:
     _, path = _name(ctx)
-    result = await ctx.core.submit(cmd_pb.Command(namespace_delete=cmd_pb.NamespaceDelete(
+    result = await ctx.submit(cmd_pb.Command(namespace_delete=cmd_pb.NamespaceDelete(
         path=path)))
     if result.code == result.INVALID:
         raise BadRequest(result.message)

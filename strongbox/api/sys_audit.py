@@ -9,13 +9,12 @@ fails closed on every request.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-from strongbox.api.envelope import Response, no_content, ok
-from strongbox.api.routing import Context, Route
 from strongbox.audit import AuditError
 from strongbox.audit_sync import open_device
+from strongbox.backend.context import Context, Route
+from strongbox.backend.response import Response, no_content, ok
 from strongbox.errors import BadRequest, InternalError, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -72,12 +71,12 @@ async def enable_device(ctx: Context) -> Response:
         raise BadRequest(f"audit device type {body['type']!r} is not supported; use \"file\"")
     record = rec.AuditDeviceRecord(path=path, type="file",
                                    description=body.get("description") or "",
-                                   options=_options(body), created_time_ns=time.time_ns())
+                                   options=_options(body), created_time_ns=ctx.now_ns())
     try:
         open_device(record, ctx.core.audit_sync.data_dir).close()
     except (AuditError, ValueError, OSError) as exc:
         raise BadRequest(f"cannot open the audit file on this node: {exc}") from None
-    result = await ctx.core.submit(cmd_pb.Command(audit_enable=cmd_pb.AuditEnable(
+    result = await ctx.submit(cmd_pb.Command(audit_enable=cmd_pb.AuditEnable(
         device=record)))
     if result.code == result.INVALID:
         raise BadRequest(result.message)
@@ -89,7 +88,7 @@ async def enable_device(ctx: Context) -> Response:
 
 async def disable_device(ctx: Context) -> Response:
     path = _device_path(ctx, "sys/audit/")
-    result = await ctx.core.submit(cmd_pb.Command(audit_disable=cmd_pb.AuditDisable(
+    result = await ctx.submit(cmd_pb.Command(audit_disable=cmd_pb.AuditDisable(
         path=path)))
     if result.code == result.NOT_FOUND:
         raise NotFound(result.message)

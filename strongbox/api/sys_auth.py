@@ -1,35 +1,34 @@
 """Mount tables of a namespace: sys/mounts (secrets engines) and sys/auth (auth methods),
 plus sys/locked-users (userpass lockouts: list, unlock).
 
-`POST sys/mounts/:path {"type": "kv", "options": {"version": "2"}}` mounts a KV v2
-engine; `POST sys/auth/:path {"type": "userpass"|"approle"}` enables an auth method.
+`POST sys/mounts/:path {"type": "kv", "options": {"version": "2"}}` mounts a
+secrets engine, `POST sys/auth/:path {"type": "userpass"}` enables an auth method;
+which types exist, and what options they take, is `strongbox.registry`'s business
+(`type: kv` without a version is KV version 1, as in Vault; `kv-v2` is version 2).
 DELETE removes a mount with all its data (an auth method also revokes the tokens it
-issued). Engines that arrive with later issues (transit, database) are refused
-with a message saying so. `.../:path/tune` reads a mount's settings and changes its
-description (nothing else is tunable yet: no engine issues leases). Every change goes
-through Raft.
+issued). `.../:path/tune` reads a mount's settings and changes its description, or
+its `options.version` when the target backend can take the mount over (KV 1 -> 2).
+Every change goes through Raft.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import time
 import uuid
 from typing import Any
 
-from strongbox.api import auth_store
-from strongbox.api.envelope import Response, no_content, ok
-from strongbox.api.routing import Context, Handler, Route
+from strongbox import registry
+from strongbox.auth import store as auth_store
+from strongbox.backend.context import Context, Handler, Route
+from strongbox.backend.contract import Backend
+from strongbox.backend.response import Response, no_content, ok
 from strongbox.errors import BadRequest, MethodNotAllowed, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 
 PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}/$")
 RESERVED_MOUNTS = ("sys/", "auth/", "cubbyhole/", "identity/")
-SECRET_TYPES = {"kv": "kv"}
-AUTH_TYPES = ("userpass", "approle")
-LATER = {"transit": "the Transit engine", "database": "the database engine"}
 MOUNT_SCHEMA = {"type": (str,), "description": (str, type(None)), "options": (dict, type(None)),
                 "config": (dict, type(None)), "local": (bool, type(None)),
                 "seal_wrap": (bool, type(None)), "plugin_name": (str, type(None)),
@@ -67,20 +66,29 @@ def _path(ctx: Context, prefix: str) -> str:
     return path
 
 
-def _options(body: dict[str, Any], kind: str) -> dict[str, str]:
+def _raw_options(body: dict[str, Any]) -> dict[str, str]:
     options = body.get("options") or {}
-    if not all(isinstance(k, str) and isinstance(v, str | int) for k, v in options.items()):
+    if not all(isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
+               for k, v in options.items()):
         raise BadRequest("'options' must map strings to strings")
-    options = {k: str(v) for k, v in options.items()}
-    if kind == "kv":
-        if options.get("version", "2") != "2":
-            raise BadRequest("only KV version 2 is supported: set options.version to \"2\"")
-        options["version"] = "2"
-    return options
+    return {k: str(v) for k, v in options.items()}
+
+
+def _engine(kind: str, options: dict[str, str]) -> Backend:
+    backend = registry.secrets_engine(kind, options.get("version", ""))
+    if backend is not None:
+        return backend
+    supported = ", ".join(registry.types("secret"))
+    if kind in registry.LATER:
+        raise BadRequest(f"{registry.LATER[kind]} is not available yet; supported types: "
+                         f"{supported}")
+    if registry.secrets_engine(kind) is not None:
+        raise BadRequest(f"{kind} has no version {options['version']!r}")
+    raise BadRequest(f"unknown secrets engine type {kind!r}; supported types: {supported}")
 
 
 async def _enable(ctx: Context, path: str, mount: rec.MountRecord, auth: bool) -> Response:
-    result = await ctx.core.submit(cmd_pb.Command(mount_enable=cmd_pb.MountEnable(
+    result = await ctx.submit(cmd_pb.Command(mount_enable=cmd_pb.MountEnable(
         namespace=ctx.request.namespace, mount=mount, auth=auth)))
     if result.code == result.CONFLICT:
         raise BadRequest(f"cannot mount at {path!r}: {result.message}")
@@ -92,15 +100,12 @@ async def _enable(ctx: Context, path: str, mount: rec.MountRecord, auth: bool) -
 async def enable_engine(ctx: Context) -> Response:
     path = _path(ctx, "sys/mounts/")
     body = ctx.request.json_body(MOUNT_SCHEMA, required=("type",))
-    kind = body["type"]
-    if kind in LATER:
-        raise BadRequest(f"{LATER[kind]} is not available yet; supported types: kv")
-    if kind not in SECRET_TYPES:
-        raise BadRequest(f"unknown secrets engine type {kind!r}; supported types: kv")
-    mount = rec.MountRecord(path=path, type=SECRET_TYPES[kind],
-                            accessor=f"{kind}_{secrets.token_hex(4)}", uuid=str(uuid.uuid4()),
-                            description=body.get("description") or "",
-                            options=_options(body, kind), created_time_ns=time.time_ns())
+    raw = _raw_options(body)
+    backend = _engine(body["type"], raw)
+    mount = rec.MountRecord(path=path, type=backend.type,
+                            accessor=f"{backend.type}_{secrets.token_hex(4)}",
+                            uuid=str(uuid.uuid4()), description=body.get("description") or "",
+                            options=backend.options(raw), created_time_ns=ctx.now_ns())
     return await _enable(ctx, path, mount, auth=False)
 
 
@@ -134,17 +139,34 @@ async def write_tune(ctx: Context, prefix: str) -> Response:
     body = ctx.request.json_body({"description": (str, type(None)), "options": (dict, type(None)),
                                   "default_lease_ttl": (str, int, type(None)),
                                   "max_lease_ttl": (str, int, type(None))})
-    if body.get("options") is not None:
-        _options(body, mount.type)  # only version 2, for KV
+    if body.get("options") is not None and not auth:
+        await _tune_options(ctx, path, mount, _raw_options(body))
     for name in ("default_lease_ttl", "max_lease_ttl"):
         if body.get(name) not in (None, "", 0, "0", "system"):
             raise BadRequest(f"'{name}' cannot be tuned yet: StrongBox's engines issue no "
                              "leases")
     description = body.get("description")
     if description is not None and description != mount.description:
-        await ctx.core.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
+        await ctx.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
             namespace=ctx.request.namespace, path=path, auth=auth, description=description)))
     return no_content()
+
+
+async def _tune_options(ctx: Context, path: str, mount: rec.MountRecord,
+                        raw: dict[str, str]) -> None:
+    """Changing `options.version` hands the mount to the target version's backend."""
+    current = dict(mount.options)
+    version = raw.get("version", current.get("version", ""))
+    if version == current.get("version", ""):
+        backend = registry.for_mount(mount.type, current, auth=False)
+        if backend is not None:
+            backend.options({**current, **raw})  # validate; nothing else is tunable yet
+        return
+    target = registry.secrets_engine(mount.type, version)
+    if target is None or target.upgrade is None or version < current.get("version", ""):
+        raise BadRequest(f"a {mount.type} mount at version {current.get('version')!r} cannot "
+                         f"be changed to version {version!r}")
+    await target.upgrade(ctx, mount, target.options({**current, **raw}))
 
 
 def _with_tune(prefix: str, handlers: dict[str, Handler], sudo: bool) -> Route:
@@ -167,7 +189,7 @@ def _with_tune(prefix: str, handlers: dict[str, Handler], sudo: bool) -> Route:
 
 async def disable_engine(ctx: Context) -> Response:
     path = _path(ctx, "sys/mounts/")
-    await ctx.core.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
+    await ctx.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
         namespace=ctx.request.namespace, path=path)))
     return no_content()
 
@@ -176,18 +198,18 @@ async def enable_auth(ctx: Context) -> Response:
     path = _path(ctx, "sys/auth/")
     body = ctx.request.json_body(MOUNT_SCHEMA, required=("type",))
     kind = body["type"]
-    if kind not in AUTH_TYPES:
+    if registry.auth_method(kind) is None:
         raise BadRequest(f"unknown auth method type {kind!r}; supported types: "
-                         + ", ".join(AUTH_TYPES))
+                         + ", ".join(registry.types("auth")))
     mount = rec.MountRecord(path=path, type=kind, accessor=f"auth_{kind}_{secrets.token_hex(4)}",
                             uuid=str(uuid.uuid4()), description=body.get("description") or "",
-                            created_time_ns=time.time_ns())
+                            created_time_ns=ctx.now_ns())
     return await _enable(ctx, path, mount, auth=True)
 
 
 async def disable_auth(ctx: Context) -> Response:
     path = _path(ctx, "sys/auth/")
-    await ctx.core.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
+    await ctx.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
         namespace=ctx.request.namespace, path=path, auth=True)))
     return no_content()
 
@@ -200,7 +222,7 @@ def _userpass_mount(ctx: Context, accessor: str) -> rec.MountRecord:
 
 
 async def locked_users(ctx: Context) -> Response:
-    now, out = time.time_ns(), []
+    now, out = ctx.now_ns(), []
     for mount in ctx.core.store.auth_mounts(ctx.request.namespace):
         if mount.type != "userpass":
             continue
@@ -226,7 +248,7 @@ async def unlock_user(ctx: Context) -> Response:
         raise BadRequest("use sys/locked-users/<mount accessor>/unlock/<user name>")
     mount = _userpass_mount(ctx, accessor)
     key = auth_store.entry_key(ctx, mount, "lock", name.lower())
-    await ctx.core.submit(cmd_pb.Command(auth_entry_write=cmd_pb.AuthEntryWrite(deletes=[key])))
+    await ctx.submit(cmd_pb.Command(mount_write=cmd_pb.MountWrite(deletes=[key])))
     return no_content()
 
 

@@ -6,8 +6,8 @@ is set, and answers while sealed (a sealed node is exactly what to alert on).
 
 from __future__ import annotations
 
-from strongbox.api.envelope import Response
-from strongbox.api.routing import Context, Route
+from strongbox.backend.context import Context, Route
+from strongbox.backend.response import Response
 from strongbox.errors import BadRequest, ServiceUnavailable
 
 

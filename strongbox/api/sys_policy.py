@@ -8,11 +8,9 @@ any policy changes).
 
 from __future__ import annotations
 
-import time
-
-from strongbox.api.envelope import Response, json_response, no_content, ok
-from strongbox.api.request import LIST
-from strongbox.api.routing import Context, Route, namespace_prefix
+from strongbox.backend.context import Context, Route, namespace_prefix
+from strongbox.backend.request import LIST
+from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -53,8 +51,8 @@ async def write_policy(ctx: Context, prefix: str) -> Response:
     if not text:
         raise BadRequest("missing required field 'policy' (the policy text, HCL or JSON)")
     parse_policy(name, text)  # PolicyParseError (400) names the line and column
-    now = time.time_ns()
-    result = await ctx.core.submit(cmd_pb.Command(policy_write=cmd_pb.PolicyWrite(
+    now = ctx.now_ns()
+    result = await ctx.submit(cmd_pb.Command(policy_write=cmd_pb.PolicyWrite(
         policy=rec.PolicyRecord(name=name, text=text, created_time_ns=now,
                                 updated_time_ns=now), namespace=ctx.request.namespace)))
     if result.code != result.OK:
@@ -65,7 +63,7 @@ async def write_policy(ctx: Context, prefix: str) -> Response:
 async def delete_policy(ctx: Context, prefix: str) -> Response:
     name = _name(ctx, prefix)
     check_deletable(name)
-    await ctx.core.submit(cmd_pb.Command(policy_delete=cmd_pb.PolicyDelete(
+    await ctx.submit(cmd_pb.Command(policy_delete=cmd_pb.PolicyDelete(
         name=name, namespace=ctx.request.namespace)))
     return no_content()
 

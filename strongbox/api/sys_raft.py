@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from strongbox.api import forwarding
-from strongbox.api.envelope import Response, json_response, no_content, ok
-from strongbox.api.routing import Context, Route
+from strongbox.backend.context import Context, Route
+from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.errors import BadRequest, InternalError, NotFound, ServiceUnavailable
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -147,7 +147,7 @@ async def _restore(ctx: Context, force: bool) -> Response:
         restore_id=restore_id, records=chunk)) for chunk in chunks]
     commands.append(cmd_pb.Command(restore_end=cmd_pb.RestoreEnd(restore_id=restore_id)))
     for command in commands:
-        result = await core.submit(command)
+        result = await core.submit(command, origin=ctx.request)
         if result.code != result.OK:
             raise InternalError(f"snapshot restore failed: {result.message}")
     if other_keys:
@@ -164,8 +164,7 @@ async def post_snapshot_force(ctx: Context) -> Response:
 
 
 async def step_down(ctx: Context) -> Response:
-    if not ctx.core.log.is_leader():
-        return await forwarding.forward(ctx.core, ctx.request, "/v1/" + ctx.request.path)
+    """Runs on the leader: the pipeline forwards it there (`Route.forward`)."""
     await ctx.core.log.step_down(ctx.core.config.limits.write_timeout_s)
     return no_content()
 
@@ -175,7 +174,7 @@ ROUTES: dict[str, Route] = {
     "sys/storage/raft/autopilot/state": Route({"GET": get_autopilot_state}),
     "sys/storage/raft/remove-peer": Route({"POST": remove_peer}, sudo=True),
     "sys/storage/raft/join": Route({"POST": join}, sudo=True),
-    "sys/step-down": Route({"PUT": step_down}, sudo=True),
+    "sys/step-down": Route({"PUT": step_down}, sudo=True, forward=True),
     "sys/storage/raft/snapshot": Route({"GET": get_snapshot, "POST": post_snapshot}, sudo=True),
     "sys/storage/raft/snapshot-force": Route({"POST": post_snapshot_force}, sudo=True),
 }

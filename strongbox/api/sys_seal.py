@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from strongbox import __version__
-from strongbox.api.envelope import Response, json_response, no_content, ok
-from strongbox.api.request import query_int
-from strongbox.api.routing import Context, Route
+from strongbox.backend.context import Context, Route
+from strongbox.backend.request import query_int
+from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.errors import BadRequest, InternalError, NotInitialized
 from strongbox.timefmt import rfc3339
 
@@ -67,7 +67,7 @@ async def put_init(ctx: Context) -> Response:
                          "than 1 (a threshold of 1 would make every share the whole key)")
     if body.get("stored_shares") not in (None, 0):
         raise BadRequest("stored_shares is not supported (no HSM seal)")
-    result = await ctx.core.initialize(shares, threshold)
+    result = await ctx.core.initialize(shares, threshold, origin=ctx.request)
     return json_response(200, {
         "keys": [share.hex() for share in result.shares],
         "keys_base64": [base64.b64encode(share).decode() for share in result.shares],
@@ -166,7 +166,7 @@ async def get_leader(ctx: Context) -> Response:
 
 async def put_rotate(ctx: Context) -> Response:
     ctx.request.json_body({})
-    result = await ctx.core.rotate()
+    result = await ctx.core.rotate(origin=ctx.request)
     if result.code != result.OK:
         raise InternalError("key rotation failed")
     return no_content()

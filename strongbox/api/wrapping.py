@@ -11,12 +11,11 @@ when a token was made, for what path and for how long, without consuming it.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from strongbox.api.envelope import Response, envelope, json_response, ok
-from strongbox.api.routing import Context, Route
 from strongbox.auth.tokens import new_accessor, new_service_token
+from strongbox.backend.context import Context, Route
+from strongbox.backend.response import Response, envelope, json_response, ok
 from strongbox.barrier import envelope as sealing
 from strongbox.errors import BadRequest, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
@@ -50,11 +49,11 @@ def wrap_ttl(ctx: Context) -> int | None:
 async def wrap(ctx: Context, body: bytes, ttl_ns: int) -> Response:
     """Seal `body` (a JSON response) under a new single-use token; answer with wrap_info."""
     keyring = ctx.core.require_keyring()
-    token, accessor, now = new_service_token(), new_accessor(), time.time_ns()
+    token, accessor, now = new_service_token(), new_accessor(), ctx.now_ns()
     record = rec.WrappedRecord(accessor=accessor, creation_time_ns=now, ttl_ns=ttl_ns,
                                creation_path=ctx.request.path,
                                response=sealing.encrypt(keyring, body, _aad(accessor)))
-    await ctx.core.submit(cmd_pb.Command(wrap_store=cmd_pb.WrapStore(
+    await ctx.submit(cmd_pb.Command(wrap_store=cmd_pb.WrapStore(
         token_hash=keyring.token_hash(token), record=record)))
     info = {"token": token, "accessor": accessor, "ttl": ttl_ns // 10**9,
             "creation_time": rfc3339(now), "creation_path": ctx.request.path,
@@ -82,7 +81,7 @@ def _wrapping_token(ctx: Context) -> str:
 def _record(ctx: Context, token: str) -> tuple[bytes, rec.WrappedRecord]:
     token_hash = ctx.core.require_keyring().token_hash(token)
     record = ctx.core.store.wrapped(token_hash)
-    if record is None or lapsed(record, time.time_ns()):
+    if record is None or lapsed(record, ctx.now_ns()):
         raise BadRequest("wrapping token is not valid or does not exist (it may have been "
                          "unwrapped already, or expired)")
     return token_hash, record
@@ -90,7 +89,7 @@ def _record(ctx: Context, token: str) -> tuple[bytes, rec.WrappedRecord]:
 
 async def unwrap(ctx: Context) -> Response:
     token_hash, record = _record(ctx, _wrapping_token(ctx))
-    result = await ctx.core.submit(cmd_pb.Command(wrap_consume=cmd_pb.WrapConsume(
+    result = await ctx.submit(cmd_pb.Command(wrap_consume=cmd_pb.WrapConsume(
         token_hash=token_hash)))
     if result.code != result.OK:
         raise BadRequest(result.message)

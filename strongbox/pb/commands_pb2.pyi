@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "auth_entry_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "mount_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune", "kv_upgrade")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -35,7 +35,7 @@ class Command(_message.Message):
     WRAP_CONSUME_FIELD_NUMBER: _ClassVar[int]
     TOKEN_RENEW_FIELD_NUMBER: _ClassVar[int]
     TOKEN_USE_FIELD_NUMBER: _ClassVar[int]
-    AUTH_ENTRY_WRITE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_WRITE_FIELD_NUMBER: _ClassVar[int]
     LOGIN_FIELD_NUMBER: _ClassVar[int]
     LOGIN_FAILURE_FIELD_NUMBER: _ClassVar[int]
     SWEEP_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class Command(_message.Message):
     MOUNT_ENABLE_FIELD_NUMBER: _ClassVar[int]
     MOUNT_DISABLE_FIELD_NUMBER: _ClassVar[int]
     MOUNT_TUNE_FIELD_NUMBER: _ClassVar[int]
+    KV_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -69,7 +70,7 @@ class Command(_message.Message):
     wrap_consume: WrapConsume
     token_renew: TokenRenew
     token_use: TokenUse
-    auth_entry_write: AuthEntryWrite
+    mount_write: MountWrite
     login: Login
     login_failure: LoginFailure
     sweep: Sweep
@@ -78,7 +79,8 @@ class Command(_message.Message):
     mount_enable: MountEnable
     mount_disable: MountDisable
     mount_tune: MountTune
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., auth_entry_write: _Optional[_Union[AuthEntryWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ...) -> None: ...
+    kv_upgrade: KvUpgrade
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., mount_write: _Optional[_Union[MountWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ..., kv_upgrade: _Optional[_Union[KvUpgrade, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -300,7 +302,7 @@ class TokenUse(_message.Message):
     accessor: str
     def __init__(self, accessor: _Optional[str] = ...) -> None: ...
 
-class AuthEntryWrite(_message.Message):
+class MountWrite(_message.Message):
     __slots__ = ("puts", "deletes", "delete_prefixes", "expect_absent", "expect_present", "mount")
     class Put(_message.Message):
         __slots__ = ("key", "value")
@@ -315,21 +317,23 @@ class AuthEntryWrite(_message.Message):
     EXPECT_ABSENT_FIELD_NUMBER: _ClassVar[int]
     EXPECT_PRESENT_FIELD_NUMBER: _ClassVar[int]
     MOUNT_FIELD_NUMBER: _ClassVar[int]
-    puts: _containers.RepeatedCompositeFieldContainer[AuthEntryWrite.Put]
+    puts: _containers.RepeatedCompositeFieldContainer[MountWrite.Put]
     deletes: _containers.RepeatedScalarFieldContainer[bytes]
     delete_prefixes: _containers.RepeatedScalarFieldContainer[bytes]
     expect_absent: _containers.RepeatedScalarFieldContainer[bytes]
     expect_present: _containers.RepeatedScalarFieldContainer[bytes]
-    mount: AuthMountRef
-    def __init__(self, puts: _Optional[_Iterable[_Union[AuthEntryWrite.Put, _Mapping]]] = ..., deletes: _Optional[_Iterable[bytes]] = ..., delete_prefixes: _Optional[_Iterable[bytes]] = ..., expect_absent: _Optional[_Iterable[bytes]] = ..., expect_present: _Optional[_Iterable[bytes]] = ..., mount: _Optional[_Union[AuthMountRef, _Mapping]] = ...) -> None: ...
+    mount: MountRef
+    def __init__(self, puts: _Optional[_Iterable[_Union[MountWrite.Put, _Mapping]]] = ..., deletes: _Optional[_Iterable[bytes]] = ..., delete_prefixes: _Optional[_Iterable[bytes]] = ..., expect_absent: _Optional[_Iterable[bytes]] = ..., expect_present: _Optional[_Iterable[bytes]] = ..., mount: _Optional[_Union[MountRef, _Mapping]] = ...) -> None: ...
 
-class AuthMountRef(_message.Message):
-    __slots__ = ("key", "uuid")
+class MountRef(_message.Message):
+    __slots__ = ("key", "uuid", "secrets_engine")
     KEY_FIELD_NUMBER: _ClassVar[int]
     UUID_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_ENGINE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     uuid: str
-    def __init__(self, key: _Optional[bytes] = ..., uuid: _Optional[str] = ...) -> None: ...
+    secrets_engine: bool
+    def __init__(self, key: _Optional[bytes] = ..., uuid: _Optional[str] = ..., secrets_engine: _Optional[bool] = ...) -> None: ...
 
 class Login(_message.Message):
     __slots__ = ("token", "consume_secret_id", "reset_key")
@@ -351,9 +355,9 @@ class LoginFailure(_message.Message):
     key: bytes
     max_failures: int
     lock_ns: int
-    mount: AuthMountRef
+    mount: MountRef
     reset_after_ns: int
-    def __init__(self, key: _Optional[bytes] = ..., max_failures: _Optional[int] = ..., lock_ns: _Optional[int] = ..., mount: _Optional[_Union[AuthMountRef, _Mapping]] = ..., reset_after_ns: _Optional[int] = ...) -> None: ...
+    def __init__(self, key: _Optional[bytes] = ..., max_failures: _Optional[int] = ..., lock_ns: _Optional[int] = ..., mount: _Optional[_Union[MountRef, _Mapping]] = ..., reset_after_ns: _Optional[int] = ...) -> None: ...
 
 class NamespaceCreate(_message.Message):
     __slots__ = ("namespace", "default_policy")
@@ -404,13 +408,49 @@ class Sweep(_message.Message):
     def __init__(self, token_accessors: _Optional[_Iterable[str]] = ..., wrapped_hashes: _Optional[_Iterable[bytes]] = ..., secret_id_keys: _Optional[_Iterable[bytes]] = ..., login_state_keys: _Optional[_Iterable[bytes]] = ..., login_state_idle_ns: _Optional[int] = ...) -> None: ...
 
 class MountTune(_message.Message):
-    __slots__ = ("namespace", "path", "auth", "description")
+    __slots__ = ("namespace", "path", "auth", "description", "set_options", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SET_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     path: str
     auth: bool
     description: str
-    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+    set_options: bool
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ..., description: _Optional[str] = ..., set_options: _Optional[bool] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class KvUpgrade(_message.Message):
+    __slots__ = ("namespace", "mount", "ref", "entries", "finish")
+    class Entry(_message.Message):
+        __slots__ = ("source_key", "path", "version", "record")
+        SOURCE_KEY_FIELD_NUMBER: _ClassVar[int]
+        PATH_FIELD_NUMBER: _ClassVar[int]
+        VERSION_FIELD_NUMBER: _ClassVar[int]
+        RECORD_FIELD_NUMBER: _ClassVar[int]
+        source_key: bytes
+        path: str
+        version: int
+        record: _records_pb2.KvVersionRecord
+        def __init__(self, source_key: _Optional[bytes] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., record: _Optional[_Union[_records_pb2.KvVersionRecord, _Mapping]] = ...) -> None: ...
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    FINISH_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    mount: str
+    ref: MountRef
+    entries: _containers.RepeatedCompositeFieldContainer[KvUpgrade.Entry]
+    finish: bool
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., ref: _Optional[_Union[MountRef, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[KvUpgrade.Entry, _Mapping]]] = ..., finish: _Optional[bool] = ...) -> None: ...

@@ -28,8 +28,8 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state import (
     apply_audit,
     apply_auth,
-    apply_kv,
     apply_login,
+    apply_mount,
     apply_ns,
     apply_restore,
     keys,
@@ -82,11 +82,6 @@ HANDLERS: dict[str, Handler] = {
     "noop": apply_noop,
     "init_cluster": apply_init_cluster,
     "rotate_kek": apply_rotate_kek,
-    "kv_put": apply_kv.apply_put,
-    "kv_set_version_state": apply_kv.apply_set_version_state,
-    "kv_write_metadata": apply_kv.apply_write_metadata,
-    "kv_delete_metadata": apply_kv.apply_delete_metadata,
-    "kv_write_config": apply_kv.apply_write_config,
     "restore_begin": apply_restore.apply_restore_begin,
     "restore_chunk": apply_restore.apply_restore_chunk,
     "restore_end": apply_restore.apply_restore_end,
@@ -101,7 +96,7 @@ HANDLERS: dict[str, Handler] = {
     "token_renew": apply_auth.apply_token_renew,
     "token_use": apply_auth.apply_token_use,
     "sweep": apply_auth.apply_sweep,
-    "auth_entry_write": apply_login.apply_auth_entry_write,
+    "mount_write": apply_mount.apply_mount_write,
     "login": apply_login.apply_login,
     "login_failure": apply_login.apply_login_failure,
     "namespace_create": apply_ns.apply_namespace_create,
@@ -110,6 +105,17 @@ HANDLERS: dict[str, Handler] = {
     "mount_disable": apply_ns.apply_mount_disable,
     "mount_tune": apply_ns.apply_mount_tune,
 }
+
+
+def register(handlers: dict[str, Handler]) -> None:
+    """Add the apply handlers a backend owns (`backend.contract.Backend.apply_handlers`).
+
+    Called once per backend when `strongbox.registry` is imported, before any entry is
+    applied; every node runs the same code, so every node dispatches the same way."""
+    for name, handler in handlers.items():
+        if HANDLERS.get(name, handler) is not handler:
+            raise ValueError(f"apply handler {name!r} is registered twice")
+        HANDLERS[name] = handler
 
 
 def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Result]:
@@ -130,6 +136,14 @@ def _dispatch(store: Store, txn: lmdb.Transaction, data: bytes) -> tuple[str, Re
                                   message="this Idempotency-Key was used for a different "
                                           "request; use a new key")
             return "", first
+    # Time never runs backwards across a leader change: a new leader whose clock is
+    # behind the old one's stamps earlier times, which would un-expire records.
+    raw_time = txn_get(txn, keys.LAST_APPLIED_TIME, store.db["meta"])
+    last_time = keys.from_u64(raw_time) if raw_time else 0
+    if command.time_ns < last_time:
+        command.time_ns = last_time
+    elif command.time_ns > last_time:
+        txn.put(keys.LAST_APPLIED_TIME, keys.u64(command.time_ns), db=store.db["meta"])
     # The handler writes in a nested transaction, so a failure leaves nothing half-done.
     child = store.env.begin(write=True, parent=txn)
     try:

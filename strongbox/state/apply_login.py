@@ -2,7 +2,7 @@
 
 Called by `state.apply` only. The proposer computes auth-method records
 (userpass users, AppRole roles, secret ids) and sends them as plain writes to
-the `auth_entries` database (`AuthEntryWrite`); apply only checks the
+the mount's storage (`MountWrite`, `state.apply_mount`); apply only checks the
 preconditions it was given. A `Login` spends a secret id use, forgets the
 user's failed attempts and creates the token in one transaction, so a
 single-use secret id logs in exactly once across the cluster. `LoginFailure`
@@ -11,63 +11,17 @@ counts consecutive failures and locks the user at the limit.
 
 from __future__ import annotations
 
-from typing import Any
-
 import lmdb
 
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 from strongbox.state.apply_auth import create_token
+from strongbox.state.apply_mount import GONE, mount_gone
 from strongbox.state.lifetimes import lapsed
 from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
-
-
-def mount_gone(store: Store, txn: lmdb.Transaction, ref: cmd_pb.AuthMountRef) -> bool:
-    """True if the referenced auth method was removed (or replaced) since the proposal."""
-    if not ref.key:
-        return False
-    raw = txn_get(txn, ref.key, store.db["auth_mounts"])
-    return raw is None or rec.MountRecord.FromString(raw).uuid != ref.uuid
-
-
-GONE = "the auth method was disabled (or its namespace deleted) meanwhile"
-
-
-def apply_auth_entry_write(store: Store, txn: lmdb.Transaction,
-                           command: cmd_pb.Command) -> Result:
-    op = command.auth_entry_write
-    db = store.db["auth_entries"]
-    if mount_gone(store, txn, op.mount):
-        return Result(code=Result.NOT_FOUND, message=GONE)
-    for key in op.expect_absent:
-        if txn_get(txn, key, db) is not None:
-            return Result(code=Result.CONFLICT, message="it already exists")
-    for key in op.expect_present:
-        if txn_get(txn, key, db) is None:
-            return Result(code=Result.NOT_FOUND, message="it no longer exists")
-    for prefix in op.delete_prefixes:
-        delete_prefix(txn, db, prefix)
-    for key in op.deletes:
-        txn.delete(key, db=db)
-    for put in op.puts:
-        txn.put(put.key, put.value, db=db)
-    return Result(code=Result.OK)
-
-
-def delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> int:
-    """Delete every key starting with `prefix` in `db`; returns how many."""
-    cursor = txn.cursor(db=db)
-    removed = 0
-    if not cursor.set_range(prefix):
-        return 0
-    while bytes(cursor.key()).startswith(prefix):
-        removed += 1
-        if not cursor.delete():  # moves to the next record; False at the end
-            break
-    return removed
 
 
 def apply_login(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:

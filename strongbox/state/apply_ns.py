@@ -10,17 +10,22 @@ data; disabling an auth method also revokes the tokens it issued.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import lmdb
 
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 from strongbox.state.apply_auth import bump_policies, put_policy, revoke_tree
-from strongbox.state.apply_login import delete_prefix
+from strongbox.state.apply_mount import bump_mounts, delete_prefix, delete_storage
 from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
 NAMESPACED = ("mounts", "kv_meta", "kv_data", "policies", "auth_mounts", "auth_entries")
+# Extra cleanup of a mount type on unmount (mount type -> hook), in the same transaction;
+# registered by the backends that keep records outside their storage view (KV v2).
+UNMOUNT_HOOKS: dict[str, Callable[[Store, lmdb.Transaction, str, rec.MountRecord], None]] = {}
 
 
 def _exists(store: Store, txn: lmdb.Transaction, namespace: str) -> bool:
@@ -71,6 +76,7 @@ def apply_namespace_delete(store: Store, txn: lmdb.Transaction,
         delete_prefix(txn, store.db[name], keys.ns_prefix(path))
     revoked = _revoke_tokens(store, txn, path)
     txn.delete(path.encode(), db=store.db["namespaces"])
+    bump_mounts(store, txn)
     bump_policies(store, txn)  # its policies are gone: compiled ACLs must go too
     return Result(code=Result.OK, version=revoked)
 
@@ -96,6 +102,7 @@ def apply_mount_enable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
                 return Result(code=Result.CONFLICT,
                               message=f"path is already in use at {other}")
     txn.put(keys.mount_key(op.namespace, op.mount.path), op.mount.SerializeToString(), db=db)
+    bump_mounts(store, txn)
     return Result(code=Result.OK)
 
 
@@ -107,14 +114,15 @@ def apply_mount_disable(store: Store, txn: lmdb.Transaction, command: cmd_pb.Com
     if raw is None:
         return Result(code=Result.OK)  # disabling what is not there succeeds, as in Vault
     txn.delete(key, db=db)
+    bump_mounts(store, txn)
+    mount = rec.MountRecord.FromString(raw)
+    delete_storage(store, txn, op.namespace, mount.uuid)
+    hook = UNMOUNT_HOOKS.get(("auth:" if op.auth else "") + mount.type)
+    if hook is not None:
+        hook(store, txn, op.namespace, mount)
     if op.auth:
-        uuid = rec.MountRecord.FromString(raw).uuid  # auth entries are keyed by mount uuid
-        delete_prefix(txn, store.db["auth_entries"], keys.auth_entry_key(op.namespace, uuid, ""))
         revoked = _revoke_tokens(store, txn, op.namespace, f"auth/{op.path}")
         return Result(code=Result.OK, version=revoked)
-    prefix = keys.kv_meta_key(op.namespace, op.path, "")
-    delete_prefix(txn, store.db["kv_meta"], prefix)
-    delete_prefix(txn, store.db["kv_data"], prefix)
     return Result(code=Result.OK)
 
 
@@ -127,5 +135,9 @@ def apply_mount_tune(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comman
         return Result(code=Result.NOT_FOUND, message=f"no mount at {op.path}")
     mount = rec.MountRecord.FromString(raw)
     mount.description = op.description
+    if op.set_options:
+        mount.options.clear()
+        mount.options.update(op.options)
     txn.put(key, mount.SerializeToString(), db=db)
+    bump_mounts(store, txn)
     return Result(code=Result.OK)

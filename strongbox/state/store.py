@@ -427,6 +427,13 @@ class Store:
     def auth_entries(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         return self._scan("auth_entries", prefix)
 
+    def mount_generation(self) -> tuple[Path, int]:
+        """Changes whenever any mount table changes (and with every installed snapshot)."""
+        active = self._active
+        with active.env.begin(db=active.db["meta"]) as txn:
+            raw = txn_get(txn, keys.MOUNT_GENERATION, active.db["meta"])
+        return active.path, keys.from_u64(raw) if raw else 0
+
     def policy_generation(self) -> int:
         raw = self._get("meta", keys.POLICY_GENERATION)
         return keys.from_u64(raw) if raw else 0

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from strongbox.api import auth_approle, wrapping
+from strongbox.api import wrapping
+from strongbox.auth import approle as auth_approle
 from strongbox.auth import passwords
 from strongbox.barrier import keyring
 from strongbox.core import Core

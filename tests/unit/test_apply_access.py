@@ -73,9 +73,9 @@ def secret_key(role: str = "web", digest: str = "abc") -> bytes:
 def write_secret(log: Log, uses: int, ttl_ns: int = 0) -> None:
     record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=ttl_ns,
                                 num_uses=uses)
-    op = cmd_pb.AuthEntryWrite(puts=[cmd_pb.AuthEntryWrite.Put(
+    op = cmd_pb.MountWrite(puts=[cmd_pb.MountWrite.Put(
         key=secret_key(), value=record.SerializeToString())])
-    assert log.run(command(auth_entry_write=op)).code == R.OK
+    assert log.run(command(mount_write=op)).code == R.OK
 
 
 def login(accessor: str, consume: bytes = b"", reset: bytes = b"",
@@ -143,12 +143,12 @@ def test_a_login_resets_the_failure_count(log: Log) -> None:
 
 def test_auth_entry_preconditions(log: Log) -> None:
     key = keys.auth_entry_key("", "approle/", "role_id", "rid")
-    put_op = cmd_pb.AuthEntryWrite(puts=[cmd_pb.AuthEntryWrite.Put(key=key, value=b"web")],
+    put_op = cmd_pb.MountWrite(puts=[cmd_pb.MountWrite.Put(key=key, value=b"web")],
                                    expect_absent=[key])
-    assert log.run(command(auth_entry_write=put_op)).code == R.OK
-    assert log.run(command(auth_entry_write=put_op)).code == R.CONFLICT
-    missing = cmd_pb.AuthEntryWrite(expect_present=[b"nope"], deletes=[key])
-    assert log.run(command(auth_entry_write=missing)).code == R.NOT_FOUND
+    assert log.run(command(mount_write=put_op)).code == R.OK
+    assert log.run(command(mount_write=put_op)).code == R.CONFLICT
+    missing = cmd_pb.MountWrite(expect_present=[b"nope"], deletes=[key])
+    assert log.run(command(mount_write=missing)).code == R.NOT_FOUND
     assert log.store.auth_entry(key) == b"web"  # a failed precondition changes nothing
 
 
@@ -213,8 +213,8 @@ def test_mounts_cannot_overlap_and_disabling_deletes_their_data(log: Log) -> Non
     assert log.store.mount("", "kv/") is None
     assert log.store.kv_metadata("", "kv/", "x") is None
     user_key = keys.auth_entry_key("", "uuid-userpass/", "user", "ann")
-    log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(
-        puts=[cmd_pb.AuthEntryWrite.Put(key=user_key, value=b"u")])))
+    log.run(command(mount_write=cmd_pb.MountWrite(
+        puts=[cmd_pb.MountWrite.Put(key=user_key, value=b"u")])))
     log.run(command(token_create=token("by-userpass", auth_path="auth/userpass/login/ann")))
     log.run(command(token_create=token("by-token")))
     log.run(command(mount_disable=cmd_pb.MountDisable(namespace="", path="userpass/",
@@ -239,9 +239,9 @@ def test_the_sweep_removes_only_what_expired_by_its_own_time(log: Log) -> None:
     key = secret_key()
     record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=10 * SECOND)
     index_key = keys.auth_entry_key("", "approle/", "secret_acc", "web", "sa")
-    log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(puts=[
-        cmd_pb.AuthEntryWrite.Put(key=key, value=record.SerializeToString()),
-        cmd_pb.AuthEntryWrite.Put(key=index_key, value=key)])))
+    log.run(command(mount_write=cmd_pb.MountWrite(puts=[
+        cmd_pb.MountWrite.Put(key=key, value=record.SerializeToString()),
+        cmd_pb.MountWrite.Put(key=index_key, value=key)])))
     sweep = cmd_pb.Sweep(token_accessors=["old", "young", "forever"], wrapped_hashes=[b"wh"],
                          secret_id_keys=[key])
     early = log.run(command(time_ns=T0 + 5 * SECOND, sweep=sweep))
@@ -262,9 +262,9 @@ def test_the_store_finds_expired_items_for_the_sweeper(log: Log) -> None:
     log.run(command(token_create=op))
     log.run(command(token_create=token("forever")))
     record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=10 * SECOND)
-    log.run(command(auth_entry_write=cmd_pb.AuthEntryWrite(puts=[
-        cmd_pb.AuthEntryWrite.Put(key=secret_key(), value=record.SerializeToString()),
-        cmd_pb.AuthEntryWrite.Put(key=keys.auth_entry_key("", "approle/", "role", "web"),
+    log.run(command(mount_write=cmd_pb.MountWrite(puts=[
+        cmd_pb.MountWrite.Put(key=secret_key(), value=record.SerializeToString()),
+        cmd_pb.MountWrite.Put(key=keys.auth_entry_key("", "approle/", "role", "web"),
                                   value=rec.AppRoleRole().SerializeToString())])))
     assert log.store.expired(T0 + SECOND, 10) == ([], [], [], [])
     found = log.store.expired(T0 + 20 * SECOND, 10)
@@ -306,14 +306,14 @@ def test_auth_writes_for_a_removed_method_are_refused(log: Log) -> None:
     re-created at the same path. Writes name the mount's uuid; apply checks it."""
     log.run(mount("", "people/", auth=True, kind="userpass"))
     uuid_key = keys.mount_key("", "people/")
-    ref = cmd_pb.AuthMountRef(key=uuid_key, uuid="uuid-people/")
+    ref = cmd_pb.MountRef(key=uuid_key, uuid="uuid-people/")
     user = keys.auth_entry_key("", "uuid-people/", "user", "mallory")
-    write = cmd_pb.AuthEntryWrite(puts=[cmd_pb.AuthEntryWrite.Put(key=user, value=b"u")],
+    write = cmd_pb.MountWrite(puts=[cmd_pb.MountWrite.Put(key=user, value=b"u")],
                                   mount=ref)
     log.run(command(mount_disable=cmd_pb.MountDisable(namespace="", path="people/", auth=True)))
     log.run(command(mount_enable=cmd_pb.MountEnable(namespace="", auth=True, mount=rec.MountRecord(
         path="people/", type="userpass", uuid="new-uuid"))))
-    assert log.run(command(auth_entry_write=write)).code == R.NOT_FOUND
+    assert log.run(command(mount_write=write)).code == R.NOT_FOUND
     assert log.store.auth_entry(user) is None
     failure = cmd_pb.LoginFailure(key=user, max_failures=5, lock_ns=SECOND, mount=ref)
     assert log.run(command(login_failure=failure)).code == R.NOT_FOUND

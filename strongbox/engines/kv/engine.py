@@ -1,7 +1,7 @@
 """KV v2 operations: reads decrypt locally, writes become Raft commands.
 
 Every write is built on this node (encrypted with a fresh DEK, AAD bound to
-namespace|mount|path|version) and applied by `state.apply_kv`, which re-checks
+namespace|mount|path|version) and applied by `engines.kv.apply`, which re-checks
 every precondition. A write that raced another one to the same path comes
 back CONFLICT and is rebuilt from fresh state, a bounded number of times.
 Errors are `strongbox.errors` classes; no message carries secret data.
@@ -10,16 +10,14 @@ Errors are `strongbox.errors` classes; no message carries secret data.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from strongbox.backend.results import raise_for
 from strongbox.barrier import envelope
-from strongbox.core import Core
+from strongbox.core import Core, WriteOrigin
 from strongbox.errors import (
-    BadRequest,
     CasMismatch,
-    IdempotencyMismatch,
     InternalError,
     NotFound,
     ServiceUnavailable,
@@ -53,24 +51,12 @@ class KvPath:
     path: str
 
 
-def raise_for(result: Result) -> Result:
-    """Map a domain failure of apply to the error the API answers with."""
-    if result.code == Result.OK:
-        return result
-    if result.code == Result.CAS_MISMATCH:
-        raise CasMismatch(result.message)
-    if result.code == Result.NOT_FOUND:
-        raise NotFound(result.message)
-    if result.code in (Result.INVALID, Result.DESTROY_PROTECTED):
-        raise BadRequest(result.message)
-    if result.code == Result.IDEMPOTENCY_MISMATCH:
-        raise IdempotencyMismatch(result.message)
-    raise InternalError(f"unexpected apply result {result.code}")
-
-
 class KvEngine:
-    def __init__(self, core: Core) -> None:
+    """KV v2 on one node, for one request (`origin`: its Idempotency-Key, X-Vault-Index)."""
+
+    def __init__(self, core: Core, origin: WriteOrigin | None = None) -> None:
         self.core = core
+        self.origin = origin
 
     # --- reads --------------------------------------------------------------
 
@@ -92,7 +78,7 @@ class KvEngine:
             raise NotFound("")
         state = meta.versions[version]
         version_meta = views.version_metadata(state, version, self._custom(at, meta))
-        deleted = 0 < state.deletion_time_ns <= time.time_ns()
+        deleted = 0 < state.deletion_time_ns <= self.core.clock.now_ns()
         record = self.core.store.kv_version(at.namespace, at.mount, at.path, version)
         if deleted or state.destroyed or record is None:
             raise DeletedVersion({"data": None, "metadata": version_meta})
@@ -126,7 +112,7 @@ class KvEngine:
     # --- writes -------------------------------------------------------------
 
     async def _submit(self, command: cmd_pb.Command) -> Result:
-        return raise_for(await self.core.submit(command))
+        return raise_for(await self.core.submit(command, origin=self.origin))
 
     async def put(self, at: KvPath, data: dict[str, Any], cas: int | None,
                   request_id: str = "", expect_current: int | None = None) -> dict[str, Any]:
@@ -143,7 +129,8 @@ class KvEngine:
                               version=version, has_cas=cas is not None, cas=cas or 0,
                               record=rec.KvVersionRecord(
                                   value=envelope.encrypt(keyring, plaintext, aad)))
-            result = await self.core.submit(cmd_pb.Command(kv_put=op), request_id)
+            result = await self.core.submit(cmd_pb.Command(kv_put=op), request_id,
+                                            origin=self.origin)
             if result.code == Result.CONFLICT:
                 if expect_current is not None:
                     raise _Changed()

@@ -11,13 +11,9 @@ the request's namespace; a token is visible only from its namespace and above.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
-from strongbox.api.request import LIST
-from strongbox.api.routing import Context, Route
-from strongbox.api.token_issue import auth_block, issue, with_default
+from strongbox.auth.issue import auth_block, issue, with_default
 from strongbox.auth.tokens import (
     MAX_TTL_NS,
     ancestors_expire,
@@ -26,6 +22,9 @@ from strongbox.auth.tokens import (
     renewed_ttl,
 )
 from strongbox.auth.tokens import initial_ttl as token_initial_ttl
+from strongbox.backend.context import Context, Route
+from strongbox.backend.request import LIST
+from strongbox.backend.response import Response, envelope, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -158,11 +157,11 @@ async def create_orphan(ctx: Context) -> Response:
     return await _create(ctx, orphan=True)
 
 
-def _lookup_data(token: rec.TokenRecord, token_id: str | None) -> dict[str, Any]:
+def _lookup_data(ctx: Context, token: rec.TokenRecord, token_id: str | None) -> dict[str, Any]:
     ttl, expire = 0, None
     if token.ttl_ns:
         expire_ns = expires_at(token)
-        ttl, expire = max(0, (expire_ns - time.time_ns()) // 10**9), rfc3339(expire_ns)
+        ttl, expire = max(0, (expire_ns - ctx.now_ns()) // 10**9), rfc3339(expire_ns)
     data = {
         "accessor": token.accessor, "creation_time": token.creation_time_ns // 10**9,
         "creation_ttl": (token.issued_ttl_ns or token.ttl_ns) // 10**9,
@@ -198,31 +197,31 @@ def _by_accessor(ctx: Context, accessor: Any) -> rec.TokenRecord:
     if not isinstance(accessor, str) or not accessor:
         raise BadRequest("missing required field 'accessor'")
     record = ctx.core.store.token_by_accessor(accessor)
-    if record is None or expired(record, time.time_ns()) or not _visible(ctx, record):
+    if record is None or expired(record, ctx.now_ns()) or not _visible(ctx, record):
         raise BadRequest("invalid accessor: no token has it (or it expired)")
     return record
 
 
 async def lookup_self(ctx: Context) -> Response:
-    return ok(ctx.request.request_id, _lookup_data(_caller(ctx), ctx.request.token))
+    return ok(ctx.request.request_id, _lookup_data(ctx, _caller(ctx), ctx.request.token))
 
 
 async def lookup(ctx: Context) -> Response:
     body = ctx.request.json_body({"token": (str,)}, required=("token",))
-    return ok(ctx.request.request_id, _lookup_data(_by_token(ctx, body["token"]),
+    return ok(ctx.request.request_id, _lookup_data(ctx, _by_token(ctx, body["token"]),
                                                    body["token"]))
 
 
 async def lookup_accessor(ctx: Context) -> Response:
     body = ctx.request.json_body({"accessor": (str,)}, required=("accessor",))
-    return ok(ctx.request.request_id, _lookup_data(_by_accessor(ctx, body["accessor"]), None))
+    return ok(ctx.request.request_id, _lookup_data(ctx, _by_accessor(ctx, body["accessor"]), None))
 
 
 async def _revoke(ctx: Context, token: rec.TokenRecord, orphan_children: bool) -> Response:
     if token.type == "batch":
         raise BadRequest("batch tokens cannot be revoked; they expire (or die with their "
                          "parent)")
-    await ctx.core.submit(cmd_pb.Command(token_revoke=cmd_pb.TokenRevoke(
+    await ctx.submit(cmd_pb.Command(token_revoke=cmd_pb.TokenRevoke(
         accessor=token.accessor, orphan_children=orphan_children)))
     return no_content()
 
@@ -254,9 +253,9 @@ async def _renew(ctx: Context, token: rec.TokenRecord, token_id: str) -> Respons
         raise BadRequest("this token has no TTL: there is nothing to renew")
     if not token.renewable:
         raise BadRequest("lease is not renewable")
-    now = time.time_ns()
+    now = ctx.now_ns()
     ttl = renewed_ttl(token, duration(body, "increment"), now)
-    result = await ctx.core.submit(cmd_pb.Command(token_renew=cmd_pb.TokenRenew(
+    result = await ctx.submit(cmd_pb.Command(token_renew=cmd_pb.TokenRenew(
         accessor=token.accessor, ttl_ns=ttl)))
     if result.code != result.OK:
         raise BadRequest(result.message)

@@ -3,13 +3,13 @@
 Keys are `<namespace>\\0<mount uuid>\\0<kind>\\0<parts...>`: keyed by the mount's uuid,
 not its path, so a user or role written while its method was being disabled (or its
 namespace deleted) can never reappear in a method re-created at the same path.
-Every write names its mount (`AuthMountRef`) and apply refuses it once that mount
+Every write names its mount (`MountRef`) and apply refuses it once that mount
 is gone. `entry_key` builds keys, `read` / `scan` read them, `write` changes them.
 """
 
 from __future__ import annotations
 
-from strongbox.api.routing import Context
+from strongbox.backend.context import Context
 from strongbox.errors import BadRequest, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -20,8 +20,8 @@ def entry_key(ctx: Context, mount: rec.MountRecord, kind: str, *parts: str) -> b
     return keys.auth_entry_key(ctx.request.namespace, mount.uuid, kind, *parts)
 
 
-def mount_ref(ctx: Context, mount: rec.MountRecord) -> cmd_pb.AuthMountRef:
-    return cmd_pb.AuthMountRef(key=keys.mount_key(ctx.request.namespace, mount.path),
+def mount_ref(ctx: Context, mount: rec.MountRecord) -> cmd_pb.MountRef:
+    return cmd_pb.MountRef(key=keys.mount_key(ctx.request.namespace, mount.path),
                                uuid=mount.uuid)
 
 
@@ -33,16 +33,16 @@ def scan(ctx: Context, prefix: bytes) -> list[tuple[bytes, bytes]]:
     return ctx.core.store.auth_entries(prefix)
 
 
-async def write(ctx: Context, mount: rec.MountRecord, op: cmd_pb.AuthEntryWrite,
+async def write(ctx: Context, mount: rec.MountRecord, op: cmd_pb.MountWrite,
                 conflict: str = "it already exists") -> None:
     """Apply `op` to the mount's records; 404 if the mount went away, 400 on a conflict."""
     op.mount.CopyFrom(mount_ref(ctx, mount))
-    result = await ctx.core.submit(cmd_pb.Command(auth_entry_write=op))
+    result = await ctx.submit(cmd_pb.Command(mount_write=op))
     if result.code == result.CONFLICT:
         raise BadRequest(conflict)
     if result.code != result.OK:
         raise NotFound(result.message)
 
 
-def put(key: bytes, value: bytes) -> cmd_pb.AuthEntryWrite.Put:
-    return cmd_pb.AuthEntryWrite.Put(key=key, value=value)
+def put(key: bytes, value: bytes) -> cmd_pb.MountWrite.Put:
+    return cmd_pb.MountWrite.Put(key=key, value=value)

@@ -18,17 +18,17 @@ import hmac
 import ipaddress
 import json
 import re
-import time
 import uuid
 from typing import Any
 
-from strongbox.api import auth_store
-from strongbox.api.auth_token import duration, policy_names
-from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
-from strongbox.api.request import LIST
-from strongbox.api.routing import Context, MountRoutes
-from strongbox.api.token_issue import issue, with_default
+from strongbox.auth import store as auth_store
+from strongbox.auth.issue import issue, with_default
+from strongbox.auth.token_store import duration, policy_names
 from strongbox.auth.tokens import initial_ttl
+from strongbox.backend.context import Context, MountHandler, PathTable, mount_routes
+from strongbox.backend.contract import Backend
+from strongbox.backend.request import LIST
+from strongbox.backend.response import Response, envelope, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -132,10 +132,10 @@ async def write_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str])
     name = match["name"].lower()
     body = ctx.request.json_body(ROLE_SCHEMA)
     role = _role(ctx, mount, name)
-    write = cmd_pb.AuthEntryWrite()
+    write = cmd_pb.MountWrite()
     if role is None:  # a new role: its role id, and no concurrent creation may win twice
         role = rec.AppRoleRole(role_id=str(uuid.uuid4()), bind_secret_id=True,
-                               created_time_ns=time.time_ns(),
+                               created_time_ns=ctx.now_ns(),
                                token_type="service")  # noqa: S106
         write.puts.add(key=_key(ctx, mount, "role_id", role.role_id), value=name.encode())
         write.expect_absent.append(_key(ctx, mount, "role", name))
@@ -166,7 +166,7 @@ async def delete_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]
     name = match["name"].lower()
     role = _role(ctx, mount, name)
     if role is not None:
-        await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+        await auth_store.write(ctx, mount, cmd_pb.MountWrite(
             deletes=[_key(ctx, mount, "role", name), _key(ctx, mount, "role_id", role.role_id)],
             delete_prefixes=[_key(ctx, mount, "secret", name, ""),
                              _key(ctx, mount, "secret_acc", name, "")]))
@@ -197,7 +197,7 @@ async def write_role_id(ctx: Context, mount: rec.MountRecord, match: re.Match[st
     if new_id == role.role_id:
         return no_content()
     old_id, role.role_id = role.role_id, new_id
-    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+    await auth_store.write(ctx, mount, cmd_pb.MountWrite(
         puts=[auth_store.put(_key(ctx, mount, "role", name), role.SerializeToString()),
               auth_store.put(_key(ctx, mount, "role_id", new_id), name.encode())],
         deletes=[_key(ctx, mount, "role_id", old_id)],
@@ -240,9 +240,9 @@ async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
                          + ", ".join(role.secret_id_bound_cidrs))
     secret_id, accessor = str(uuid.uuid4()), str(uuid.uuid4())
     key = _secret_key(ctx, mount, name, secret_id)
-    record = rec.SecretIdRecord(accessor=accessor, creation_time_ns=time.time_ns(), ttl_ns=ttl,
+    record = rec.SecretIdRecord(accessor=accessor, creation_time_ns=ctx.now_ns(), ttl_ns=ttl,
                                 num_uses=uses, cidr_list=cidr_list, metadata=meta)
-    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+    await auth_store.write(ctx, mount, cmd_pb.MountWrite(
         puts=[auth_store.put(key, record.SerializeToString()),
               auth_store.put(_key(ctx, mount, "secret_acc", name, accessor), key)],
         expect_present=[_key(ctx, mount, "role", name)]))
@@ -298,7 +298,7 @@ def _secret_op(field: str, destroy: bool) -> Any:
                 raise NotFound("no such secret id")
             return ok(ctx.request.request_id, _secret_view(found[2]))
         if found is not None:
-            await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(deletes=[found[0], found[1]]))
+            await auth_store.write(ctx, mount, cmd_pb.MountWrite(deletes=[found[0], found[1]]))
         return no_content()
     return handler
 
@@ -334,7 +334,7 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         if found is None:
             raise BadRequest(INVALID)
         consume, record = found[0], found[2]
-        if lapsed(record, time.time_ns()):
+        if lapsed(record, ctx.now_ns()):
             raise BadRequest(INVALID)
         bindings.append(list(record.cidr_list))
     if any(cidrs and not _client_in(ctx.request.remote_addr, cidrs) for cidrs in bindings):
@@ -351,22 +351,26 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
     return json_response(200, envelope(ctx.request.request_id, None, auth=block))
 
 
-ROUTES: MountRoutes = [
-    (re.compile(r"role/?"), {"LIST": list_roles, "GET": list_roles}, True),
-    (re.compile(f"role/{NAME}"), {"POST": write_role, "GET": read_role, "DELETE": delete_role},
+_ROUTES: list[tuple[str, dict[str, MountHandler], bool]] = [
+    (r"role/?", {"LIST": list_roles, "GET": list_roles}, True),
+    (f"role/{NAME}", {"POST": write_role, "GET": read_role, "DELETE": delete_role},
      True),
-    (re.compile(f"role/{NAME}/role-id"), {"GET": read_role_id, "POST": write_role_id}, True),
-    (re.compile(f"role/{NAME}/secret-id/?"), {"POST": issue_secret_id, "LIST": list_secret_ids,
+    (f"role/{NAME}/role-id", {"GET": read_role_id, "POST": write_role_id}, True),
+    (f"role/{NAME}/secret-id/?", {"POST": issue_secret_id, "LIST": list_secret_ids,
                                               "GET": list_secret_ids}, True),
-    (re.compile(f"role/{NAME}/secret-id/lookup"), {"POST": _secret_op("secret_id", False)},
+    (f"role/{NAME}/secret-id/lookup", {"POST": _secret_op("secret_id", False)},
      True),
-    (re.compile(f"role/{NAME}/secret-id/destroy"), {"POST": _secret_op("secret_id", True),
+    (f"role/{NAME}/secret-id/destroy", {"POST": _secret_op("secret_id", True),
                                                     "DELETE": _secret_op("secret_id", True)},
      True),
-    (re.compile(f"role/{NAME}/secret-id-accessor/lookup"),
+    (f"role/{NAME}/secret-id-accessor/lookup",
      {"POST": _secret_op("secret_id_accessor", False)}, True),
-    (re.compile(f"role/{NAME}/secret-id-accessor/destroy"),
+    (f"role/{NAME}/secret-id-accessor/destroy",
      {"POST": _secret_op("secret_id_accessor", True),
       "DELETE": _secret_op("secret_id_accessor", True)}, True),
-    (re.compile(r"login"), {"POST": login}, False),
+    (r"login", {"POST": login}, False),
 ]
+
+BACKEND = Backend(kind="auth", type="approle",
+                  description="role ids and secret ids for applications",
+                  paths=PathTable(patterns=mount_routes(_ROUTES)))

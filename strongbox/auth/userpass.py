@@ -21,15 +21,16 @@ import re
 import time
 from typing import Any
 
-from strongbox.api import auth_store
-from strongbox.api.auth_token import duration, policy_names
-from strongbox.api.envelope import Response, envelope, json_response, no_content, ok
-from strongbox.api.request import LIST
-from strongbox.api.routing import Context, MountRoutes
-from strongbox.api.token_issue import issue, with_default
 from strongbox.auth import passwords
+from strongbox.auth import store as auth_store
+from strongbox.auth.issue import issue, with_default
 from strongbox.auth.throttle import network_of
+from strongbox.auth.token_store import duration, policy_names
 from strongbox.auth.tokens import initial_ttl
+from strongbox.backend.context import Context, MountHandler, PathTable, mount_routes
+from strongbox.backend.contract import Backend
+from strongbox.backend.request import LIST
+from strongbox.backend.response import Response, envelope, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound, PermissionDenied, RateLimited
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -64,14 +65,14 @@ def _password(value: Any) -> str:
 
 async def _put_user(ctx: Context, mount: rec.MountRecord, name: str,
                     user: rec.UserpassUser) -> None:
-    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+    await auth_store.write(ctx, mount, cmd_pb.MountWrite(
         puts=[auth_store.put(_key(ctx, mount, "user", name), user.SerializeToString())]))
 
 
 async def write_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     name = match["name"]
     body = ctx.request.json_body(USER_SCHEMA)
-    user = _user(ctx, mount, name) or rec.UserpassUser(created_time_ns=time.time_ns())
+    user = _user(ctx, mount, name) or rec.UserpassUser(created_time_ns=ctx.now_ns())
     if "password" in body or not user.password_hash:
         user.password_hash = await passwords.hash_async(_password(body.get("password")))
     raw_policies = body.get("token_policies", body.get("policies"))
@@ -104,7 +105,7 @@ async def read_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) 
 
 async def delete_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     name = match["name"]
-    await auth_store.write(ctx, mount, cmd_pb.AuthEntryWrite(
+    await auth_store.write(ctx, mount, cmd_pb.MountWrite(
         deletes=[_key(ctx, mount, "user", name), _key(ctx, mount, "lock", name)]))
     return no_content()
 
@@ -160,12 +161,12 @@ def _locked(ctx: Context, lock_key: bytes) -> tuple[int, int]:
     if raw is None:
         return 0, 0
     state = rec.LoginState.FromString(raw)
-    locked = state.locked_until_ns if state.locked_until_ns > time.time_ns() else 0
+    locked = state.locked_until_ns if state.locked_until_ns > ctx.now_ns() else 0
     return (0 if state.locked_until_ns and not locked else state.failures), locked
 
 
-def _locked_error(until_ns: int) -> PermissionDenied:
-    seconds = max(1, (until_ns - time.time_ns()) // 10**9)
+def _locked_error(ctx: Context, until_ns: int) -> PermissionDenied:
+    seconds = max(1, (until_ns - ctx.now_ns()) // 10**9)
     return PermissionDenied(f"this user is locked after {MAX_FAILURES} failed logins in a row; "
                             f"try again in {seconds}s or ask an operator to unlock it "
                             "(sys/locked-users/<mount accessor>/unlock/<name>)")
@@ -178,7 +179,7 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
     lock_key = _key(ctx, mount, "lock", name)
     failures, locked_until = _locked(ctx, lock_key)
     if locked_until:
-        raise _locked_error(locked_until)
+        raise _locked_error(ctx, locked_until)
     user = _user(ctx, mount, name)
     password = body["password"]
     good = await passwords.verify_async(user.password_hash if user else None, password)
@@ -201,21 +202,24 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
 
 
 async def _count_failure(ctx: Context, mount: rec.MountRecord, lock_key: bytes) -> None:
-    result = await ctx.core.submit(cmd_pb.Command(login_failure=cmd_pb.LoginFailure(
+    result = await ctx.submit(cmd_pb.Command(login_failure=cmd_pb.LoginFailure(
         key=lock_key, max_failures=MAX_FAILURES, lock_ns=LOCK_NS,
         reset_after_ns=COUNTER_RESET_NS, mount=auth_store.mount_ref(ctx, mount))))
     if result.code == result.LOCKED:
         log.warning("userpass user locked after %d failed logins", result.version,
                     extra={"request_id": ctx.request.request_id})
         _, until = _locked(ctx, lock_key)
-        raise _locked_error(until or time.time_ns() + LOCK_NS)
+        raise _locked_error(ctx, until or ctx.now_ns() + LOCK_NS)
 
 
-ROUTES: MountRoutes = [
-    (re.compile(r"users/?"), {"LIST": list_users, "GET": list_users}, True),
-    (re.compile(f"users/{NAME}"), {"POST": write_user, "GET": read_user,
+_ROUTES: list[tuple[str, dict[str, MountHandler], bool]] = [
+    (r"users/?", {"LIST": list_users, "GET": list_users}, True),
+    (f"users/{NAME}", {"POST": write_user, "GET": read_user,
                                    "DELETE": delete_user}, True),
-    (re.compile(f"users/{NAME}/password"), {"POST": update_password}, True),
-    (re.compile(f"users/{NAME}/policies"), {"POST": update_policies}, True),
-    (re.compile(f"login/{NAME}"), {"POST": login}, False),
+    (f"users/{NAME}/password", {"POST": update_password}, True),
+    (f"users/{NAME}/policies", {"POST": update_policies}, True),
+    (f"login/{NAME}", {"POST": login}, False),
 ]
+
+BACKEND = Backend(kind="auth", type="userpass", description="user names and Argon2id passwords",
+                  paths=PathTable(patterns=mount_routes(_ROUTES)))

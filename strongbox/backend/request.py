@@ -31,6 +31,10 @@ class Request:
     remote_addr: str
     namespace: str = ""
     query_string: str = ""        # raw, for forwarding
+    # (request id, request hash) from the client's Idempotency-Key; every command the
+    # request proposes carries it (Core.submit).
+    idempotency: tuple[str, bytes] | None = None
+    write_index: int = 0          # Raft index of the request's last write: X-Vault-Index
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
     @property

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongbox.api.envelope import Response, json_response, no_content, ok
-from strongbox.api.request import LIST, MAX_INT, query_int
-from strongbox.api.routing import Context
+from strongbox.backend.context import Context, Handler, PathTable, Route
+from strongbox.backend.request import LIST, MAX_INT, query_int
+from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.engines.kv.engine import Action, DeletedVersion, KvEngine, KvPath
 from strongbox.errors import BadRequest, NotFound, UnsupportedMediaType
 from strongbox.pb import commands_pb2 as cmd_pb
@@ -189,13 +189,18 @@ SUBROUTES: dict[str, tuple[tuple[str, ...], Any]] = {
 }
 
 
-def resolve(mount: str, rest: str) -> tuple[tuple[str, ...], Any, str]:
-    """(allowed methods, handler, path below the sub-route) for `rest` below a kv mount."""
-    head, _, path = rest.partition("/")
-    entry = SUBROUTES.get(head)
-    if entry is None:
-        raise NotFound(f"no handler for route \"{mount}{rest}\": KV v2 paths are "
-                       f"{mount}{{{','.join(SUBROUTES)}}}/<path>")
-    methods, handler = entry
-    return methods, handler, path
+def _bind(handler: Any) -> Handler:
+    async def call(ctx: Context) -> Response:
+        assert ctx.mount is not None and ctx.match is not None
+        return await handler(ctx, engine=KvEngine(ctx.core, ctx.request),
+                             mount=ctx.mount.path, path=ctx.match["path"] or "")
+    return call
 
+
+def _hint(mount: str) -> str:
+    return f": KV v2 paths are {mount}{{{','.join(SUBROUTES)}}}/<path>"
+
+
+PATHS = PathTable(patterns=[
+    (f"{head}(?:/(?P<path>.*))?", Route({method: _bind(handler) for method in methods}))
+    for head, (methods, handler) in SUBROUTES.items()], not_found=_hint)

@@ -13,6 +13,7 @@ import lmdb
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
+from strongbox.state.apply_mount import delete_prefix
 from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
@@ -60,8 +61,12 @@ def _trim_versions(store: Store, txn: lmdb.Transaction, namespace: str, mount: s
 
 
 def apply_put(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
-    op = command.kv_put
-    target = _target(store, txn, op.namespace, op.mount, op.path, command.time_ns)
+    return put_version(store, txn, command.kv_put, command.time_ns)
+
+
+def put_version(store: Store, txn: lmdb.Transaction, op: cmd_pb.KvPut, now_ns: int) -> Result:
+    """Write `op`'s version at `now_ns` (also used by the KV v1 -> v2 upgrade)."""
+    target = _target(store, txn, op.namespace, op.mount, op.path, now_ns)
     if isinstance(target, Result):
         return target
     mount, meta_key, meta = target
@@ -76,12 +81,12 @@ def apply_put(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> R
         return Result(code=Result.CONFLICT, version=meta.current_version,
                       message="the secret changed while the write was prepared; retry")
     meta.current_version = op.version
-    meta.updated_time_ns = command.time_ns
+    meta.updated_time_ns = now_ns
     # delete_version_after is resolved here, against the settings being applied.
     delete_after = meta.delete_version_after_ns or mount.kv_config.delete_version_after_ns
     meta.versions[op.version].CopyFrom(rec.KvVersionMeta(
-        created_time_ns=command.time_ns,
-        deletion_time_ns=min(command.time_ns + delete_after, MAX_TIME_NS)
+        created_time_ns=now_ns,
+        deletion_time_ns=min(now_ns + delete_after, MAX_TIME_NS)
         if delete_after > 0 else 0))
     txn.put(keys.kv_data_key(op.namespace, op.mount, op.path, op.version),
             op.record.SerializeToString(), db=store.db["kv_data"])
@@ -174,3 +179,19 @@ def apply_write_config(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
     txn.put(keys.mount_key(op.namespace, op.mount), mount.SerializeToString(),
             db=store.db["mounts"])
     return Result(code=Result.OK)
+
+
+def unmount(store: Store, txn: lmdb.Transaction, namespace: str, mount: rec.MountRecord) -> None:
+    """A KV mount's versions and metadata go with it (they live outside its storage view)."""
+    prefix = keys.kv_meta_key(namespace, mount.path, "")
+    delete_prefix(txn, store.db["kv_meta"], prefix)
+    delete_prefix(txn, store.db["kv_data"], prefix)
+
+
+HANDLERS = {
+    "kv_put": apply_put,
+    "kv_set_version_state": apply_set_version_state,
+    "kv_write_metadata": apply_write_metadata,
+    "kv_delete_metadata": apply_delete_metadata,
+    "kv_write_config": apply_write_config,
+}

@@ -10,17 +10,15 @@ applied in one Raft entry, so a single-use secret id yields exactly one token.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from strongbox.api.routing import Context
 from strongbox.auth.tokens import (
     expires_at,
     new_accessor,
     new_service_token,
     seal_batch_token,
 )
-from strongbox.core import idempotency
+from strongbox.backend.context import Context
 from strongbox.errors import BadRequest
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
@@ -53,7 +51,7 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
                 reset: bytes = b"") -> dict[str, Any]:
     """Mint `token` (policies, TTLs, namespace, type... already set); the auth block."""
     keyring = ctx.core.require_keyring()
-    if idempotency.get() is not None:
+    if ctx.request.idempotency is not None:
         # A retry would mint another token that apply (returning the first result) never
         # stores: refuse rather than hand out a dead token.
         raise BadRequest("Idempotency-Key is not supported on requests that issue tokens: "
@@ -66,7 +64,7 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
         if namespace is None:
             raise BadRequest(f"namespace {token.namespace!r} does not exist")
         token.namespace_id = namespace.id
-    token.creation_time_ns = time.time_ns()
+    token.creation_time_ns = ctx.now_ns()
     token.issued_ttl_ns = token.ttl_ns
     login = cmd_pb.Login(consume_secret_id=consume, reset_key=reset)
     if token.type == "batch":
@@ -80,9 +78,9 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
         login.token.token_hash = keyring.token_hash(token_id)
         login.token.token.CopyFrom(token)
     if consume or reset:
-        result = await ctx.core.submit(cmd_pb.Command(login=login))
+        result = await ctx.submit(cmd_pb.Command(login=login))
     elif token.type == "service":
-        result = await ctx.core.submit(cmd_pb.Command(token_create=login.token))
+        result = await ctx.submit(cmd_pb.Command(token_create=login.token))
     else:
         result = Result(code=Result.OK)
     if result.code == Result.NOT_FOUND and consume:
