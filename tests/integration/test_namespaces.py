@@ -436,7 +436,7 @@ def test_requests_inside_a_namespace_get_the_same_route_labels(node: ReadyNode) 
     namespace or the secret's path): the label set stays small and dashboards add up."""
     with node.root as raw:
         assert raw.post("/v1/sys/namespaces/metered").status_code == 200
-        assert raw.post("/v1/sys/mounts/kvm", json={"type": "kv"},
+        assert raw.post("/v1/sys/mounts/kvm", json={"type": "kv-v2"},
                         headers={"X-Vault-Namespace": "metered"}).status_code == 204
         before = raw.get("/v1/sys/metrics?format=prometheus").text
         for _ in range(3):
