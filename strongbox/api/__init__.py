@@ -1,1 +1,1 @@
-"""The HTTP API: a lean ASGI app speaking Vault's JSON API (see shared API.md)."""
+"""The HTTP API: a lean ASGI app speaking Vault's JSON API (docs/api.md)."""

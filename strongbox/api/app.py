@@ -7,7 +7,7 @@ policy (403) → token use → audit request → handler → response wrapping �
 response → envelope. Every path, sys/ or mount, goes through the same steps;
 what differs is the route's flags (`auth`, `unsealed`, `sudo`, `forward`) and the
 backend's (`serves_data`, `check_token_first`).
-A bare ASGI callable (no framework) keeps the hot path lean (DESIGN.md §10).
+A bare ASGI callable (no framework) keeps the hot path lean (docs/design.md §10).
 Every response carries X-Request-Id and the security headers. Unexpected
 exceptions are logged with the request id and answered with a generic 500.
 """

@@ -1,4 +1,4 @@
-"""Read consistency and forwarding to the leader (API.md "Consistency and idempotency").
+"""Read consistency and forwarding to the leader (docs/api.md "Consistency and idempotency").
 
 - `X-Vault-Index` (one or more, comma separated): the node waits up to
   `cluster.index_wait_s` for its applied index to reach the highest one of

@@ -1,6 +1,6 @@
 """The keyring: root key, KEK versions and the HMAC keys, held only while unsealed.
 
-Hierarchy (DESIGN.md §3): the unseal key (rebuilt from Shamir shares) opens the
+Hierarchy (docs/design.md §3): the unseal key (rebuilt from Shamir shares) opens the
 root key; the root key opens every key record of the `keyring` database:
 `kek/<term>` (key-encryption keys, one per rotation), `token-hmac` (keyed hash of
 token ids) and `audit-hmac` (hashes in audit lines). Records live in LMDB and

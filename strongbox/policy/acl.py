@@ -57,7 +57,7 @@ ROOT_POLICY_NAME = "root"
 DEFAULT_POLICY_NAME = "default"
 
 #: The built-in `default` policy: Vault's default policy, restricted to the
-#: endpoints StrongBox has (API.md). It can be updated but not deleted.
+#: endpoints StrongBox has (docs/api.md). It can be updated but not deleted.
 DEFAULT_POLICY = """\
 # Allow tokens to look up their own properties
 path "auth/token/lookup-self" {

@@ -4,7 +4,7 @@ Threads: pysyncobj's tick thread alone drives Raft, appends to the journal and
 calls `apply(index, data)`; the asyncio loop only enqueues proposals and awaits
 futures completed from the tick thread with `call_soon_threadsafe`.
 
-Hardening over stock pysyncobj (DESIGN.md §4):
+Hardening over stock pysyncobj (docs/design.md §4):
 - one replicated method taking protobuf `bytes`; pysyncobj's pickle frame around
   it is decoded by `safe_pickle` (allow-list, installed by `strongbox.raft`);
 - the journal is `DurableJournal`, synced once per tick, after entries are

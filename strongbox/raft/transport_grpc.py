@@ -1,6 +1,6 @@
 """pysyncobj Transport over mutual-TLS gRPC (the cluster port).
 
-Threads and queues (DESIGN.md §1, §4):
+Threads and queues (docs/design.md §1, §4):
 - pysyncobj's tick thread calls `send()`; each peer has a `PeerLink` with a
   bounded outbound queue drained by its own thread into one client-streaming
   `Cluster.Raft` call, so messages to a peer stay ordered. A full queue drops

@@ -1,6 +1,6 @@
 """apply(index, command_bytes): the deterministic state machine.
 
-Contract (DESIGN.md §4): called only by the Raft apply thread, in log order.
+Contract (docs/design.md §4): called only by the Raft apply thread, in log order.
 One LMDB write transaction per entry writes the records, the applied index and
 the request-id result together, so a crash leaves either all or none of an
 entry applied. An entry at or below the stored applied index is skipped (log
@@ -191,7 +191,7 @@ def apply(store: Store, index: int, data: bytes) -> Result:
         return result
 
 
-# Results are kept for client-chosen Idempotency-Keys only (API.md: 24 hours), with a
+# Results are kept for client-chosen Idempotency-Keys only (docs/api.md: 24 hours), with a
 # time index so that expired ones are deleted a few at a time, by the proposer's clock.
 CLIENT_KEY_PREFIX = "idem:"
 IDEMPOTENCY_TTL_NS = 24 * 3600 * 10**9

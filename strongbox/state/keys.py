@@ -1,4 +1,4 @@
-"""Byte keys of the LMDB databases (DESIGN.md §6).
+"""Byte keys of the LMDB databases (docs/design.md §6).
 
 Composite keys join namespace, mount and path with NUL, which validated paths
 can never contain, so every key decodes unambiguously and a prefix scan over

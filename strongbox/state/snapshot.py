@@ -1,4 +1,4 @@
-"""State snapshots: an LMDB copy plus what Raft needs to resume from it (DESIGN.md §4, §6).
+"""State snapshots: an LMDB copy plus what Raft needs to resume from it (docs/design.md §4, §6).
 
 pysyncobj compacts its log through the `serializer`/`deserializer` conf hooks that
 `make_hooks()` returns (with hooks set, pysyncobj never forks). No pickle: the file is

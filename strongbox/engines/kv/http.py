@@ -192,8 +192,9 @@ SUBROUTES: dict[str, tuple[tuple[str, ...], Any]] = {
 def _bind(handler: Any) -> Handler:
     async def call(ctx: Context) -> Response:
         assert ctx.mount is not None and ctx.match is not None
-        return await handler(ctx, engine=KvEngine(ctx.core, ctx.request),
-                             mount=ctx.mount.path, path=ctx.match["path"] or "")
+        response: Response = await handler(ctx, engine=KvEngine(ctx.core, ctx.request),
+                                           mount=ctx.mount.path, path=ctx.match["path"] or "")
+        return response
     return call
 
 

@@ -37,8 +37,6 @@ def _path(ctx: Context) -> str:
     if not path:
         raise BadRequest(f"a secret path is required after the mount, e.g. "
                          f"{ctx.mount.path if ctx.mount else ''}app/db")
-    if path.endswith("/"):
-        raise BadRequest("secret paths cannot end with '/' (LIST a folder instead)")
     return path
 
 
