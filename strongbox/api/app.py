@@ -43,7 +43,6 @@ from strongbox.auth import token_store
 from strongbox.backend.context import CAPABILITY, Context, PathTable, namespace_prefix
 from strongbox.backend.request import LIST, Request
 from strongbox.backend.response import HSTS, SECURITY_HEADERS, Response, error_response
-from strongbox.backend.storage import MountStorage
 from strongbox.core import Core
 from strongbox.errors import (
     BadRequest,
@@ -253,9 +252,7 @@ class StrongBoxApp:
         backend, request = target.backend, ctx.request
         assert backend is not None and target.mount is not None
         ctx.mount, ctx.path, ctx.match = target.mount, target.path, target.match
-        ctx.storage = MountStorage(self.core.store, self.core.require_keyring, request.namespace,
-                                   target.mount, backend.kind == "secret", self.core.submit,
-                                   origin=request)
+        ctx.secrets_engine = backend.kind == "secret"
         if not backend.serves_data:
             return
         if self.core.store.restore_in_progress():

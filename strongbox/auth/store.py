@@ -10,19 +10,24 @@ is gone. `entry_key` builds keys, `read` / `scan` read them, `write` changes the
 from __future__ import annotations
 
 from strongbox.backend.context import Context
-from strongbox.errors import BadRequest, NotFound
+from strongbox.backend.storage import MountStorage
+from strongbox.errors import NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import keys
+
+
+def view(ctx: Context, mount: rec.MountRecord) -> MountStorage:
+    """The auth method's storage view (plain records: apply reads them)."""
+    return MountStorage(ctx.core, ctx.request.namespace, mount, secrets_engine=False,
+                        origin=ctx.request)
 
 
 def entry_key(ctx: Context, mount: rec.MountRecord, kind: str, *parts: str) -> bytes:
-    return keys.auth_entry_key(ctx.request.namespace, mount.uuid, kind, *parts)
+    return view(ctx, mount).key(kind, *parts)
 
 
 def mount_ref(ctx: Context, mount: rec.MountRecord) -> cmd_pb.MountRef:
-    return cmd_pb.MountRef(key=keys.mount_key(ctx.request.namespace, mount.path),
-                               uuid=mount.uuid)
+    return view(ctx, mount).ref()
 
 
 def read(ctx: Context, key: bytes) -> bytes | None:
@@ -35,13 +40,9 @@ def scan(ctx: Context, prefix: bytes) -> list[tuple[bytes, bytes]]:
 
 async def write(ctx: Context, mount: rec.MountRecord, op: cmd_pb.MountWrite,
                 conflict: str = "it already exists") -> None:
-    """Apply `op` to the mount's records; 404 if the mount went away, 400 on a conflict."""
-    op.mount.CopyFrom(mount_ref(ctx, mount))
-    result = await ctx.submit(cmd_pb.Command(mount_write=op))
-    if result.code == result.CONFLICT:
-        raise BadRequest(conflict)
-    if result.code != result.OK:
-        raise NotFound(result.message)
+    """Apply `op` to the mount's records; 404 if the mount went away (or the write could
+    not be applied), 400 `conflict` on a precondition."""
+    await view(ctx, mount).propose(op, conflict, invalid=NotFound)
 
 
 def put(key: bytes, value: bytes) -> cmd_pb.MountWrite.Put:

@@ -21,18 +21,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from strongbox.backend.request import Request
 from strongbox.backend.response import Response
+from strongbox.backend.storage import MountStorage
 from strongbox.core import Core
 from strongbox.errors import MethodNotAllowed, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state.keys import namespace_within
-
-if TYPE_CHECKING:
-    from strongbox.backend.storage import StorageView
 
 
 @dataclass(slots=True)
@@ -44,7 +41,16 @@ class Context:
     mount: rec.MountRecord | None = None  # the mount serving the request (None: sys/, token)
     path: str = ""  # the path inside the mount
     match: re.Match[str] | None = None  # named groups of the route's pattern
-    storage: StorageView | None = field(default=None)  # the mount's storage view
+    secrets_engine: bool = False  # the mount is in sys/mounts (else sys/auth)
+    _storage: MountStorage | None = field(default=None, repr=False)
+
+    @property
+    def storage(self) -> MountStorage | None:
+        """The mount's storage view, made on first use (most requests never need it)."""
+        if self._storage is None and self.mount is not None:
+            self._storage = MountStorage(self.core, self.request.namespace, self.mount,
+                                         self.secrets_engine, origin=self.request)
+        return self._storage
 
     async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
         return await self.core.submit(command, request_id, origin=self.request)

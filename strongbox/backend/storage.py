@@ -18,18 +18,15 @@ backend's logic (same interface, no Raft, no LMDB).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from strongbox.backend.results import raise_for
+from strongbox.backend.results import Factory, raise_for
 from strongbox.barrier import envelope
-from strongbox.barrier.keyring import Keyring
-from strongbox.core import WriteOrigin
+from strongbox.core import Core, WriteOrigin
 from strongbox.errors import BadRequest, InternalError, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
-from strongbox.state.store import Store
 
 Parts = tuple[str, ...]
 
@@ -75,14 +72,11 @@ class StorageView(Protocol):
 class MountStorage:
     """The storage view of one mount, on the replicated store."""
 
-    def __init__(self, store: Store, keyring: Callable[[], Keyring], namespace: str,
-                 mount: rec.MountRecord, secrets_engine: bool,
-                 submit: Callable[..., Awaitable[rec.ApplyResult]],
-                 origin: WriteOrigin | None = None) -> None:
-        self._store, self._keyring = store, keyring
+    def __init__(self, core: Core, namespace: str, mount: rec.MountRecord,
+                 secrets_engine: bool, origin: WriteOrigin | None = None) -> None:
+        self._core, self._store, self._keyring = core, core.store, core.require_keyring
         self.namespace, self.mount = namespace, mount
         self._secrets_engine = secrets_engine
-        self._submit = submit
         self._origin = origin
 
     def key(self, *parts: str) -> bytes:
@@ -131,9 +125,15 @@ class MountStorage:
 
     async def write(self, batch: Batch, conflict: str = "it already exists") -> None:
         """Propose `batch`; 404 if the mount went away, 400 `conflict` on a precondition."""
-        result = await self._submit(cmd_pb.Command(mount_write=self.command(batch)),
-                                    origin=self._origin)
-        raise_for(result, conflict=lambda message: BadRequest(conflict))
+        await self.propose(self.command(batch), conflict)
+
+    async def propose(self, op: cmd_pb.MountWrite, conflict: str = "it already exists",
+                      invalid: Factory | None = None) -> None:
+        """Propose a write built with raw keys of this mount (`key()`): the mount reference
+        is set here. 404 if the mount went away, 400 `conflict` on a precondition."""
+        op.mount.CopyFrom(self.ref())
+        result = await self._core.submit(cmd_pb.Command(mount_write=op), origin=self._origin)
+        raise_for(result, conflict=lambda message: BadRequest(conflict), invalid=invalid)
 
 
 class MemoryStorage:

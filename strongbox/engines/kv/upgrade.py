@@ -38,12 +38,6 @@ BATCH_BYTES = 512 * 1024
 MAX_ROUNDS = 10_000
 
 
-def _view(ctx: Context, mount: rec.MountRecord) -> MountStorage:
-    core = ctx.core
-    return MountStorage(core.store, core.require_keyring, ctx.request.namespace, mount, True,
-                        core.submit, origin=ctx.request)
-
-
 def _batch(ctx: Context, view: MountStorage, mount: rec.MountRecord) -> list[
         cmd_pb.KvUpgrade.Entry]:
     keyring, namespace = ctx.core.require_keyring(), ctx.request.namespace
@@ -70,7 +64,7 @@ async def upgrade(ctx: Context, mount: rec.MountRecord, options: dict[str, str])
         raise_for(await ctx.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
             namespace=namespace, path=mount.path, description=mount.description,
             set_options=True, options={**mount.options, UPGRADING: options["version"]}))))
-    view = _view(ctx, mount)
+    view = MountStorage(ctx.core, namespace, mount, secrets_engine=True, origin=ctx.request)
     for _ in range(MAX_ROUNDS):
         entries = _batch(ctx, view, mount)
         result = await ctx.submit(cmd_pb.Command(kv_upgrade=cmd_pb.KvUpgrade(
