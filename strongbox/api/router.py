@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from strongbox import registry
 from strongbox.backend.context import PathTable, Route
@@ -42,15 +43,21 @@ class Target:
         return self.mount.type if self.mount is not None else ""
 
 
+class Mounted(NamedTuple):
+    mount: rec.MountRecord
+    backend: Backend | None  # None: no backend of this StrongBox serves the mount's type
+
+
 class Router:
     def __init__(self, store: Store, static: PathTable) -> None:
         self.store = store
         self.static = static
         self._generation: tuple[object, int] | None = None
-        self._mounts: dict[tuple[str, bool], tuple[rec.MountRecord, ...]] = {}
+        self._mounts: dict[tuple[str, bool], tuple[Mounted, ...]] = {}
 
-    def mounts(self, namespace: str, auth: bool = False) -> tuple[rec.MountRecord, ...]:
-        """A namespace's mounts, longest path first (cached per mount-table generation)."""
+    def mounts(self, namespace: str, auth: bool = False) -> tuple[Mounted, ...]:
+        """A namespace's mounts with their backends, longest path first (cached per
+        mount-table generation)."""
         generation = self.store.mount_generation()
         if generation != self._generation:
             self._mounts.clear()
@@ -59,12 +66,13 @@ class Router:
         found = self._mounts.get(key)
         if found is None:
             listed = self.store.auth_mounts(namespace) if auth else self.store.mounts(namespace)
-            found = self._mounts[key] = tuple(sorted(listed, key=lambda m: len(m.path),
-                                                     reverse=True))
+            found = self._mounts[key] = tuple(
+                Mounted(m, registry.for_mount(m.type, dict(m.options), auth))
+                for m in sorted(listed, key=lambda m: len(m.path), reverse=True))
         return found
 
     def mount_paths(self, namespace: str) -> tuple[str, ...]:
-        return tuple(m.path for m in self.mounts(namespace))
+        return tuple(entry.mount.path for entry in self.mounts(namespace))
 
     def resolve(self, path: str, namespace: str) -> Target:
         if path.startswith("sys/") or path.startswith("auth/token/") or path == "auth/token":
@@ -74,13 +82,13 @@ class Router:
             return Target(matched.route, static=True)
         auth = path.startswith("auth/")
         rest = path[len("auth/"):] if auth else path
-        mount = next((m for m in self.mounts(namespace, auth)
-                      if (rest + "/").startswith(m.path)), None)
-        if mount is None:
+        entry = next((e for e in self.mounts(namespace, auth)
+                      if (rest + "/").startswith(e.mount.path)), None)
+        if entry is None:
             what = "no auth method is enabled there" if auth else "nothing is mounted there"
             return Target(None, error=NotFound(f"no handler for route \"{path}\": {what}"),
                           token_first=not auth)
-        backend = registry.for_mount(mount.type, dict(mount.options), auth)
+        mount, backend = entry
         if backend is None:
             return Target(None, mount=mount, token_first=not auth, error=NotFound(
                 f"no handler for route \"{path}\": no backend serves mounts of type "
