@@ -139,12 +139,12 @@ async def write_tune(ctx: Context, prefix: str) -> Response:
     body = ctx.request.json_body({"description": (str, type(None)), "options": (dict, type(None)),
                                   "default_lease_ttl": (str, int, type(None)),
                                   "max_lease_ttl": (str, int, type(None))})
-    if body.get("options") is not None and not auth:
-        await _tune_options(ctx, path, mount, _raw_options(body))
-    for name in ("default_lease_ttl", "max_lease_ttl"):
+    for name in ("default_lease_ttl", "max_lease_ttl"):  # refused before anything changes
         if body.get(name) not in (None, "", 0, "0", "system"):
             raise BadRequest(f"'{name}' cannot be tuned yet: StrongBox's engines issue no "
                              "leases")
+    if body.get("options") is not None and not auth:
+        await _tune_options(ctx, mount, _raw_options(body))
     description = body.get("description")
     if description is not None and description != mount.description:
         await ctx.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
@@ -152,8 +152,7 @@ async def write_tune(ctx: Context, prefix: str) -> Response:
     return no_content()
 
 
-async def _tune_options(ctx: Context, path: str, mount: rec.MountRecord,
-                        raw: dict[str, str]) -> None:
+async def _tune_options(ctx: Context, mount: rec.MountRecord, raw: dict[str, str]) -> None:
     """Changing `options.version` hands the mount to the target version's backend."""
     current = dict(mount.options)
     version = raw.get("version", current.get("version", ""))
@@ -163,7 +162,7 @@ async def _tune_options(ctx: Context, path: str, mount: rec.MountRecord,
             backend.options({**current, **raw})  # validate; nothing else is tunable yet
         return
     target = registry.secrets_engine(mount.type, version)
-    if target is None or target.upgrade is None or version < current.get("version", ""):
+    if target is None or target.upgrade is None:  # only KV 2 takes over (from 1)
         raise BadRequest(f"a {mount.type} mount at version {current.get('version')!r} cannot "
                          f"be changed to version {version!r}")
     await target.upgrade(ctx, mount, target.options({**current, **raw}))

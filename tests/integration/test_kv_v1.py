@@ -226,12 +226,17 @@ def _get(c: httpx.Client, path: str, namespace: str = "") -> httpx.Response:
     return c.get(path, headers=ns(namespace) if namespace else {})
 
 
-def test_a_namespace_mount_is_independent_of_the_root_one(node: ReadyNode) -> None:
+def _mount_in_root_and(node: ReadyNode, namespace: str, path: str) -> None:
+    """A new namespace, and a v1 mount at `path` both in it and in the root namespace."""
     with node.root as c:
-        created = c.post("/v1/sys/namespaces/team-a")
+        created = c.post(f"/v1/sys/namespaces/{namespace}")
         assert created.status_code == 200, created.text
-    mount(node, "kv1-ns")
-    mount(node, "kv1-ns", namespace="team-a")
+    mount(node, path)
+    mount(node, path, namespace=namespace)
+
+
+def test_a_namespace_mount_is_independent_of_the_root_one(node: ReadyNode) -> None:
+    _mount_in_root_and(node, "team-a", "kv1-ns")
     assert version_of(node, "kv1-ns", "team-a") == "1"
     with node.root as c:
         assert c.put("/v1/kv1-ns/app/db", json={"who": "root"}).status_code == 204
@@ -258,11 +263,7 @@ def test_a_namespace_mount_is_independent_of_the_root_one(node: ReadyNode) -> No
 
 
 def test_upgrading_a_namespace_mount_leaves_the_root_one_alone(node: ReadyNode) -> None:
-    with node.root as c:
-        created = c.post("/v1/sys/namespaces/team-up")
-        assert created.status_code == 200, created.text
-    mount(node, "kv1-nsup")
-    mount(node, "kv1-nsup", namespace="team-up")
+    _mount_in_root_and(node, "team-up", "kv1-nsup")
     with node.root as c:
         assert c.put("/v1/kv1-nsup/a/b", json={"who": "root"}).status_code == 204
         assert c.put("/v1/kv1-nsup/a/b", json={"who": "team"},
@@ -277,3 +278,4 @@ def test_upgrading_a_namespace_mount_leaves_the_root_one_alone(node: ReadyNode) 
         path="a/b", mount_point="kv1-nsup", raise_on_deleted_version=True)
     assert read["data"]["data"] == {"who": "team"}
     assert read["data"]["metadata"]["version"] == 1
+
