@@ -279,3 +279,13 @@ def test_upgrading_a_namespace_mount_leaves_the_root_one_alone(node: ReadyNode) 
     assert read["data"]["data"] == {"who": "team"}
     assert read["data"]["metadata"]["version"] == 1
 
+
+def test_a_refused_tune_does_not_upgrade_the_mount(node: ReadyNode) -> None:
+    mount(node, "kv1-refused")
+    with node.root as c:
+        assert c.put("/v1/kv1-refused/app/db", json={"a": "b"}).status_code == 204
+        tuned = c.post("/v1/sys/mounts/kv1-refused/tune",
+                       json={"options": {"version": "2"}, "max_lease_ttl": "1h"})
+        assert tuned.status_code == 400 and "cannot be tuned" in tuned.text
+        assert c.get("/v1/kv1-refused/app/db").json()["data"] == {"a": "b"}
+    assert version_of(node, "kv1-refused") == "1"
