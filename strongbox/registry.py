@@ -1,6 +1,6 @@
 """Every backend StrongBox serves: one line each.
 
-Importing this module registers the backends' apply handlers and unmount hooks
+Importing this module registers the backends' apply handlers, unmount and expiry hooks
 with the state machine, so it is imported by the API (and by tests that apply
 commands) before any entry is applied. `secrets_engine(type, version)` and
 `auth_method(type)` find a backend for `sys/mounts` / `sys/auth`; `for_mount`
@@ -13,7 +13,7 @@ from strongbox.auth import approle, userpass
 from strongbox.backend.contract import Backend
 from strongbox.engines.kv import backend as kv
 from strongbox.engines.kv1 import backend as kv1
-from strongbox.state import apply, apply_ns
+from strongbox.state import apply, apply_ns, apply_sweep
 
 BACKENDS: tuple[Backend, ...] = (
     kv.BACKEND,
@@ -30,9 +30,11 @@ ALIASES = {"kv-v2": ("kv", "2"), "kv-v1": ("kv", "1")}
 def _register() -> None:
     for backend in BACKENDS:
         apply.register(dict(backend.apply_handlers))
+        prefix = "auth:" if backend.kind == "auth" else ""
         if backend.unmount is not None:
-            prefix = "auth:" if backend.kind == "auth" else ""
             apply_ns.UNMOUNT_HOOKS[prefix + backend.type] = backend.unmount
+        if backend.expiry is not None:
+            apply_sweep.EXPIRY[prefix + backend.type] = backend.expiry
 
 
 _register()

@@ -1,13 +1,15 @@
-"""The leader's sweeper: removes expired tokens, wrapped responses and secret ids, and
-failed-login counters that no longer count.
+"""The leader's sweeper: removes expired tokens and wrapped responses, and whatever
+the backends' expiry hooks find lapsed in their mounts (AppRole secret ids,
+idle failed-login counters of userpass).
 
-Expiry is enforced on every use, on every node, without it (DESIGN: check on
-use); the sweeper only reclaims space and revokes the children of expired
-tokens. Every `interval_s` the leader of an unsealed node collects up to
-`BATCH` expired items of each kind and proposes one `Sweep` command; apply
-re-checks each item against the command's time, so a renewal that raced the
-sweep wins. Runs on the event loop; the scan (one LMDB read transaction over the
-token, wrapped and auth-entry tables) runs in a worker thread.
+Expiry is enforced on every use, on every node, without it (docs/design.md: check
+on use); the sweeper only reclaims space and revokes the children of expired
+tokens. Every `interval_s` the leader of an unsealed node collects up to `BATCH`
+expired items of each kind (and per mount) and proposes one `Sweep` command;
+apply re-checks each item against the command's time with the same rule, so a
+renewal that raced the sweep wins. Runs on the event loop; the scan (LMDB reads
+of the token and wrapped tables and of each swept mount's storage) runs in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -15,13 +17,49 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from strongbox.auth.userpass import COUNTER_RESET_NS
+from strongbox import registry
 from strongbox.core import Core
 from strongbox.pb import commands_pb2 as cmd_pb
+from strongbox.pb import records_pb2 as rec
+from strongbox.state import keys
+from strongbox.state.apply_sweep import expired_in_mount
+from strongbox.state.store import Store
 
 log = logging.getLogger("strongbox.sweeper")
 BATCH = 500
-LOGIN_STATE_IDLE_NS = COUNTER_RESET_NS  # a counter this old no longer counts: drop it
+
+
+def _namespaces(store: Store, parent: str = "") -> list[str]:
+    out = [parent]
+    for child in store.namespaces(parent):
+        out += _namespaces(store, child.path)
+    return out
+
+
+def _mounts(store: Store) -> list[tuple[str, rec.MountRecord, bool]]:
+    """(namespace, mount, is a secrets engine) of every mount of every namespace."""
+    found = []
+    for namespace in _namespaces(store):
+        found += [(namespace, m, True) for m in store.mounts(namespace)]
+        found += [(namespace, m, False) for m in store.auth_mounts(namespace)]
+    return found
+
+
+def collect(store: Store, now_ns: int, limit: int = BATCH) -> cmd_pb.Sweep:
+    """The `Sweep` this node would propose at `now_ns` (empty: nothing to do)."""
+    core_records = store.expired(now_ns, limit)
+    sweep = cmd_pb.Sweep(token_accessors=core_records.tokens,
+                         wrapped_hashes=core_records.wrapped)
+    for namespace, mount, secrets_engine in _mounts(store):
+        backend = registry.for_mount(mount.type, dict(mount.options), not secrets_engine)
+        if backend is None or backend.expiry is None:
+            continue
+        found = expired_in_mount(store, namespace, mount, backend.expiry, now_ns, limit)
+        if found:
+            ref = cmd_pb.MountRef(key=keys.mount_key(namespace, mount.path), uuid=mount.uuid,
+                                  secrets_engine=secrets_engine)
+            sweep.mounts.append(cmd_pb.SweptMount(mount=ref, keys=found))
+    return sweep
 
 
 async def sweep_once(core: Core) -> int:
@@ -30,16 +68,12 @@ async def sweep_once(core: Core) -> int:
         return 0
     # The scan reads whole tables: a worker thread, so the event loop keeps serving
     # (it still shares the GIL, in slices, rather than stalling for the whole scan).
-    found = await asyncio.to_thread(core.store.expired, core.clock.now_ns(), BATCH,
-                                    LOGIN_STATE_IDLE_NS)
-    if not any(found):
+    sweep = await asyncio.to_thread(collect, core.store, core.clock.now_ns())
+    if not (sweep.token_accessors or sweep.wrapped_hashes or sweep.mounts):
         return 0
-    result = await core.submit(cmd_pb.Command(sweep=cmd_pb.Sweep(
-        token_accessors=found.tokens, wrapped_hashes=found.wrapped,
-        secret_id_keys=found.secret_ids, login_state_keys=found.login_states,
-        login_state_idle_ns=LOGIN_STATE_IDLE_NS)))
-    log.info("swept %d expired tokens, wrapped responses, secret ids and idle "
-             "failed-login counters", result.version)
+    result = await core.submit(cmd_pb.Command(sweep=sweep))
+    log.info("swept %d expired tokens, wrapped responses and backend records",
+             result.version)
     return int(result.version)
 
 

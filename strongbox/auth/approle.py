@@ -26,7 +26,7 @@ from strongbox.auth.issue import issue, with_default
 from strongbox.auth.token_store import duration, policy_names
 from strongbox.auth.tokens import initial_ttl
 from strongbox.backend.context import Context, MountHandler, PathTable, mount_routes
-from strongbox.backend.contract import Backend
+from strongbox.backend.contract import Backend, ExpiryHook
 from strongbox.backend.request import LIST
 from strongbox.backend.response import Response, envelope, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound
@@ -371,6 +371,19 @@ _ROUTES: list[tuple[str, dict[str, MountHandler], bool]] = [
     (r"login", {"POST": login}, False),
 ]
 
+
+
+def _secret_id_lapsed(parts: tuple[str, ...], raw: bytes, now_ns: int) -> bool:
+    return lapsed(rec.SecretIdRecord.FromString(raw), now_ns)
+
+
+def _secret_id_index(parts: tuple[str, ...], raw: bytes) -> list[tuple[str, ...]]:
+    """The accessor index entry that goes with a secret id ("secret", role, hash)."""
+    return [("secret_acc", parts[1], rec.SecretIdRecord.FromString(raw).accessor)]
+
+
 BACKEND = Backend(kind="auth", type="approle",
                   description="role ids and secret ids for applications",
-                  paths=PathTable(patterns=mount_routes(_ROUTES)))
+                  paths=PathTable(patterns=mount_routes(_ROUTES)),
+                  expiry=ExpiryHook(kinds=("secret",), expired=_secret_id_lapsed,
+                                    related=_secret_id_index))

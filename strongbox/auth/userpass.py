@@ -28,7 +28,7 @@ from strongbox.auth.throttle import network_of
 from strongbox.auth.token_store import duration, policy_names
 from strongbox.auth.tokens import initial_ttl
 from strongbox.backend.context import Context, MountHandler, PathTable, mount_routes
-from strongbox.backend.contract import Backend
+from strongbox.backend.contract import Backend, ExpiryHook
 from strongbox.backend.request import LIST
 from strongbox.backend.response import Response, envelope, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound, PermissionDenied, RateLimited
@@ -221,5 +221,14 @@ _ROUTES: list[tuple[str, dict[str, MountHandler], bool]] = [
     (f"login/{NAME}", {"POST": login}, False),
 ]
 
+
+
+def _counter_idle(parts: tuple[str, ...], raw: bytes, now_ns: int) -> bool:
+    """A failed-login counter that neither locks nor counts any more (the sweeper drops it)."""
+    state = rec.LoginState.FromString(raw)
+    return state.locked_until_ns <= now_ns and state.last_failure_ns + COUNTER_RESET_NS <= now_ns
+
+
 BACKEND = Backend(kind="auth", type="userpass", description="user names and Argon2id passwords",
-                  paths=PathTable(patterns=mount_routes(_ROUTES)))
+                  paths=PathTable(patterns=mount_routes(_ROUTES)),
+                  expiry=ExpiryHook(kinds=("lock",), expired=_counter_idle))

@@ -23,6 +23,9 @@ What else a backend declares:
 - `unmount(store, txn, namespace, mount)`: extra cleanup when the mount is
   disabled, in the same apply transaction (its storage view is always
   deleted).
+- `expiry`: an `ExpiryHook` naming which of its storage records lapse (AppRole
+  secret ids, userpass failure counters): the leader's sweeper scans every mount
+  of the backend with it and proposes the keys; apply re-checks them with it.
 - `serves_data`: reads of this backend get the follower-read checks
   (snapshot restore in progress, `X-Strongbox-Consistency: consistent`,
   staleness without a leader).
@@ -45,7 +48,10 @@ import lmdb
 from strongbox.backend.context import Context, PathTable
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
+from strongbox.state.apply_sweep import ExpiryHook
 from strongbox.state.store import Store
+
+__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "Unmount", "Upgrade"]
 
 ApplyHandler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], rec.ApplyResult]
 Unmount = Callable[[Store, lmdb.Transaction, str, rec.MountRecord], None]
@@ -70,3 +76,4 @@ class Backend:
     serves_data: bool = False
     check_token_first: bool = False
     upgrade: Upgrade | None = None
+    expiry: ExpiryHook | None = None

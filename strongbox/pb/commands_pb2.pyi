@@ -394,18 +394,28 @@ class MountDisable(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ...) -> None: ...
 
 class Sweep(_message.Message):
-    __slots__ = ("token_accessors", "wrapped_hashes", "secret_id_keys", "login_state_keys", "login_state_idle_ns")
+    __slots__ = ("token_accessors", "wrapped_hashes", "secret_id_keys", "login_state_keys", "login_state_idle_ns", "mounts")
     TOKEN_ACCESSORS_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_HASHES_FIELD_NUMBER: _ClassVar[int]
     SECRET_ID_KEYS_FIELD_NUMBER: _ClassVar[int]
     LOGIN_STATE_KEYS_FIELD_NUMBER: _ClassVar[int]
     LOGIN_STATE_IDLE_NS_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
     token_accessors: _containers.RepeatedScalarFieldContainer[str]
     wrapped_hashes: _containers.RepeatedScalarFieldContainer[bytes]
     secret_id_keys: _containers.RepeatedScalarFieldContainer[bytes]
     login_state_keys: _containers.RepeatedScalarFieldContainer[bytes]
     login_state_idle_ns: int
-    def __init__(self, token_accessors: _Optional[_Iterable[str]] = ..., wrapped_hashes: _Optional[_Iterable[bytes]] = ..., secret_id_keys: _Optional[_Iterable[bytes]] = ..., login_state_keys: _Optional[_Iterable[bytes]] = ..., login_state_idle_ns: _Optional[int] = ...) -> None: ...
+    mounts: _containers.RepeatedCompositeFieldContainer[SweptMount]
+    def __init__(self, token_accessors: _Optional[_Iterable[str]] = ..., wrapped_hashes: _Optional[_Iterable[bytes]] = ..., secret_id_keys: _Optional[_Iterable[bytes]] = ..., login_state_keys: _Optional[_Iterable[bytes]] = ..., login_state_idle_ns: _Optional[int] = ..., mounts: _Optional[_Iterable[_Union[SweptMount, _Mapping]]] = ...) -> None: ...
+
+class SweptMount(_message.Message):
+    __slots__ = ("mount", "keys")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    mount: MountRef
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, mount: _Optional[_Union[MountRef, _Mapping]] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class MountTune(_message.Message):
     __slots__ = ("namespace", "path", "auth", "description", "set_options", "options")

@@ -32,6 +32,7 @@ from strongbox.state import (
     apply_mount,
     apply_ns,
     apply_restore,
+    apply_sweep,
     keys,
 )
 from strongbox.state.store import Store, txn_get
@@ -95,7 +96,7 @@ HANDLERS: dict[str, Handler] = {
     "wrap_consume": apply_auth.apply_wrap_consume,
     "token_renew": apply_auth.apply_token_renew,
     "token_use": apply_auth.apply_token_use,
-    "sweep": apply_auth.apply_sweep,
+    "sweep": apply_sweep.apply_sweep,
     "mount_write": apply_mount.apply_mount_write,
     "login": apply_login.apply_login,
     "login_failure": apply_login.apply_login_failure,

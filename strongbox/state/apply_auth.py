@@ -15,7 +15,7 @@ from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 from strongbox.state.lifetimes import lapsed
-from strongbox.state.store import Store, login_state_idle, txn_get
+from strongbox.state.store import Store, txn_get
 
 Result = rec.ApplyResult
 MAX_TREE = 100_000  # a bound on one revocation; beyond it the tree is cut at this size
@@ -129,7 +129,7 @@ def revoke_tree(store: Store, txn: lmdb.Transaction, accessor: str) -> int:
     return revoked
 
 
-def _token_at(store: Store, txn: lmdb.Transaction,
+def token_at(store: Store, txn: lmdb.Transaction,
               accessor: str) -> tuple[bytes, rec.TokenRecord] | None:
     """(hash it is stored under, record) of the token with this accessor, if it exists."""
     token_hash = txn_get(txn, accessor.encode(), store.db["token_accessors"])
@@ -141,7 +141,7 @@ def _token_at(store: Store, txn: lmdb.Transaction,
 
 def _orphan(store: Store, txn: lmdb.Transaction, parent: str, child: str) -> None:
     txn.delete(keys.child_key(parent, child), db=store.db["token_children"])
-    found = _token_at(store, txn, child)
+    found = token_at(store, txn, child)
     if found is None:
         return
     token_hash, token = found
@@ -169,7 +169,7 @@ def apply_wrap_consume(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
 
 def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     op = command.token_renew
-    found = _token_at(store, txn, op.accessor)
+    found = token_at(store, txn, op.accessor)
     if found is None:
         return Result(code=Result.NOT_FOUND, message="the token was revoked")
     token_hash, token = found
@@ -183,7 +183,7 @@ def apply_token_renew(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comma
 def apply_token_use(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
     """Spend one use: OK with the uses left (0 = that was the last, the token is gone)."""
     accessor = command.token_use.accessor
-    found = _token_at(store, txn, accessor)
+    found = token_at(store, txn, accessor)
     if found is None:
         return Result(code=Result.NOT_FOUND, message="the token has no uses left or was revoked")
     token_hash, token = found
@@ -193,33 +193,3 @@ def apply_token_use(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command
     token.num_uses -= 1
     txn.put(token_hash, token.SerializeToString(), db=store.db["tokens"])
     return Result(code=Result.OK, version=token.num_uses)
-
-
-def apply_sweep(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
-    """Remove what has expired by the command's time; `version` counts what went."""
-    op, now, removed = command.sweep, command.time_ns, 0
-    for accessor in op.token_accessors:
-        found = _token_at(store, txn, accessor)
-        if found is not None and lapsed(found[1], now):
-            removed += revoke_tree(store, txn, accessor)  # as Vault: expiry revokes the tree
-    for token_hash in op.wrapped_hashes:
-        raw = txn_get(txn, token_hash, store.db["wrapped"])
-        wrapped = rec.WrappedRecord.FromString(raw) if raw else None
-        if wrapped is not None and lapsed(wrapped, now):
-            txn.delete(token_hash, db=store.db["wrapped"])
-            removed += 1
-    for key in op.secret_id_keys:
-        raw = txn_get(txn, key, store.db["auth_entries"])
-        secret = rec.SecretIdRecord.FromString(raw) if raw else None
-        if secret is not None and lapsed(secret, now):
-            txn.delete(key, db=store.db["auth_entries"])
-            txn.delete(keys.secret_id_accessor_key(key, secret.accessor),
-                       db=store.db["auth_entries"])
-            removed += 1
-    for key in op.login_state_keys:
-        raw = txn_get(txn, key, store.db["auth_entries"])
-        if raw is not None and op.login_state_idle_ns and login_state_idle(
-                rec.LoginState.FromString(raw), now, op.login_state_idle_ns):
-            txn.delete(key, db=store.db["auth_entries"])
-            removed += 1
-    return Result(code=Result.OK, version=removed)

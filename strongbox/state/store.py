@@ -70,13 +70,6 @@ log = logging.getLogger(__name__)
 class Expired(NamedTuple):
     tokens: list[str]
     wrapped: list[bytes]
-    secret_ids: list[bytes]
-    login_states: list[bytes]
-
-
-def login_state_idle(state: rec.LoginState, now_ns: int, idle_ns: int) -> bool:
-    """A failed-login counter that neither locks nor counts any more."""
-    return state.locked_until_ns <= now_ns and state.last_failure_ns + idle_ns <= now_ns
 
 
 def txn_get(txn: lmdb.Transaction, key: bytes, db: Any) -> bytes | None:
@@ -390,14 +383,12 @@ class Store:
         return [rec.MountRecord.FromString(raw)
                 for _, raw in self._scan("auth_mounts", keys.mount_key(namespace, ""))]
 
-    def expired(self, now_ns: int, limit: int, idle_ns: int = 0) -> Expired:
-        """Up to `limit` each of: accessors of expired tokens, hashes of expired wrapped
-        responses, keys of expired AppRole secret ids and of failed-login counters idle
-        for `idle_ns` (for the leader's sweeper)."""
+    def expired(self, now_ns: int, limit: int) -> Expired:
+        """Up to `limit` each of: accessors of expired tokens and hashes of expired
+        wrapped responses (for the leader's sweeper; backends' records are found
+        through their expiry hooks, `state.apply_sweep`)."""
         tokens: list[str] = []
         wrapped: list[bytes] = []
-        secret_ids: list[bytes] = []
-        idle: list[bytes] = []
         active = self._active
         with active.env.begin() as txn:
             for _, raw in txn.cursor(db=active.db["tokens"]):
@@ -408,18 +399,11 @@ class Store:
                         break
             for key, raw in txn.cursor(db=active.db["wrapped"]):
                 record = rec.WrappedRecord.FromString(bytes(raw))
-                if lapsed(record, now_ns) and len(wrapped) < limit:
+                if lapsed(record, now_ns):
                     wrapped.append(bytes(key))
-            for key, raw in txn.cursor(db=active.db["auth_entries"]):
-                kind = bytes(key).split(b"\0")[2:3]
-                if kind == [b"secret"] and len(secret_ids) < limit:
-                    secret = rec.SecretIdRecord.FromString(bytes(raw))
-                    if lapsed(secret, now_ns):
-                        secret_ids.append(bytes(key))
-                elif kind == [b"lock"] and idle_ns and len(idle) < limit and login_state_idle(
-                        rec.LoginState.FromString(bytes(raw)), now_ns, idle_ns):
-                    idle.append(bytes(key))
-        return Expired(tokens, wrapped, secret_ids, idle)
+                    if len(wrapped) >= limit:
+                        break
+        return Expired(tokens, wrapped)
 
     def auth_entry(self, key: bytes) -> bytes | None:
         return self._get("auth_entries", key)

@@ -17,6 +17,7 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 from strongbox.state.apply import apply
 from strongbox.state.store import Store
+from strongbox.sweeper import collect
 from tests.unit.test_apply import SECOND, T0, command, init_cluster
 
 R = rec.ApplyResult
@@ -256,19 +257,53 @@ def test_the_sweep_removes_only_what_expired_by_its_own_time(log: Log) -> None:
     assert log.store.auth_entry(key) is None and log.store.auth_entry(index_key) is None
 
 
-def test_the_store_finds_expired_items_for_the_sweeper(log: Log) -> None:
+def test_the_sweeper_finds_core_records_and_asks_each_backend_hook_of_every_mount(
+        log: Log) -> None:
     op = token("old")
     op.token.ttl_ns = 10 * SECOND
     log.run(command(token_create=op))
     log.run(command(token_create=token("forever")))
-    record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=10 * SECOND)
-    log.run(command(mount_write=cmd_pb.MountWrite(puts=[
-        cmd_pb.MountWrite.Put(key=secret_key(), value=record.SerializeToString()),
-        cmd_pb.MountWrite.Put(key=keys.auth_entry_key("", "approle/", "role", "web"),
+    log.run(namespace("team"))
+    found_keys = {}
+    for ns in ("", "team"):
+        assert log.run(mount(ns, "approle/", auth=True, kind="approle")).code == R.OK
+        record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=10 * SECOND)
+        key = keys.auth_entry_key(ns, "uuid-approle/", "secret", "web", "abc")
+        found_keys[ns] = key
+        log.run(command(mount_write=cmd_pb.MountWrite(puts=[
+            cmd_pb.MountWrite.Put(key=key, value=record.SerializeToString()),
+            cmd_pb.MountWrite.Put(key=keys.auth_entry_key(ns, "uuid-approle/", "role", "web"),
                                   value=rec.AppRoleRole().SerializeToString())])))
-    assert log.store.expired(T0 + SECOND, 10) == ([], [], [], [])
-    found = log.store.expired(T0 + 20 * SECOND, 10)
-    assert (found.tokens, found.wrapped, found.secret_ids) == (["old"], [], [secret_key()])
+    early = collect(log.store, T0 + SECOND)
+    assert (list(early.token_accessors), list(early.wrapped_hashes), list(early.mounts)) == (
+        [], [], [])
+    late = collect(log.store, T0 + 20 * SECOND)
+    assert list(late.token_accessors) == ["old"]
+    assert sorted((m.mount.key, list(m.keys)) for m in late.mounts) == sorted(
+        (keys.mount_key(ns, "approle/"), [key]) for ns, key in found_keys.items())
+    assert log.run(command(time_ns=T0 + 20 * SECOND, sweep=late)).version == 3
+    assert all(log.store.auth_entry(key) is None for key in found_keys.values())
+    assert not collect(log.store, T0 + 20 * SECOND).mounts
+
+
+def test_a_swept_key_of_a_mount_replaced_meanwhile_is_kept(log: Log) -> None:
+    """The sweep names the mount's uuid: a mount disabled and re-created at the same path
+    (a new uuid) keeps its records, and keys outside the named mount are never touched."""
+    log.run(mount("", "approle/", auth=True, kind="approle"))
+    record = rec.SecretIdRecord(accessor="sa", creation_time_ns=T0, ttl_ns=SECOND)
+    key = keys.auth_entry_key("", "uuid-approle/", "secret", "web", "abc")
+    other = keys.auth_entry_key("", "uuid-other/", "secret", "web", "abc")
+    log.run(command(mount_write=cmd_pb.MountWrite(puts=[
+        cmd_pb.MountWrite.Put(key=k, value=record.SerializeToString()) for k in (key, other)])))
+    sweep = collect(log.store, T0 + 5 * SECOND)
+    sweep.mounts[0].keys.append(other)  # not this mount's: ignored
+    stale = cmd_pb.Sweep()
+    stale.CopyFrom(sweep)
+    stale.mounts[0].mount.uuid = "uuid-before"
+    assert log.run(command(time_ns=T0 + 5 * SECOND, sweep=stale)).version == 0
+    assert log.store.auth_entry(key) is not None
+    assert log.run(command(time_ns=T0 + 5 * SECOND, sweep=sweep)).version == 1
+    assert log.store.auth_entry(key) is None and log.store.auth_entry(other) is not None
 
 
 def test_an_empty_key_in_a_command_is_invalid_and_never_wedges_the_log(log: Log) -> None:
@@ -282,7 +317,8 @@ def test_an_empty_key_in_a_command_is_invalid_and_never_wedges_the_log(log: Log)
 
 
 def test_idle_failure_counters_are_swept_and_old_failures_stop_counting(log: Log) -> None:
-    key = keys.auth_entry_key("", "mount-uuid", "lock", "ann")
+    log.run(mount("", "userpass/", auth=True, kind="userpass"))
+    key = keys.auth_entry_key("", "uuid-userpass/", "lock", "ann")
 
     def fail(at: int) -> rec.ApplyResult:
         return log.run(command(time_ns=at, login_failure=cmd_pb.LoginFailure(
@@ -292,12 +328,23 @@ def test_idle_failure_counters_are_swept_and_old_failures_stop_counting(log: Log
         fail(T0 + n * SECOND)
     later = fail(T0 + 2000 * SECOND)  # the four are too old to be "in a row" with it
     assert (later.code, later.version) == (R.OK, 1)
-    assert log.store.expired(T0 + 2001 * SECOND, 10, 900 * SECOND).login_states == []
+    assert not collect(log.store, T0 + 2001 * SECOND).mounts
     idle_at = T0 + 2000 * SECOND + 900 * SECOND
-    assert log.store.expired(idle_at, 10, 900 * SECOND).login_states == [key]
-    sweep = cmd_pb.Sweep(login_state_keys=[key], login_state_idle_ns=900 * SECOND)
+    sweep = collect(log.store, idle_at)
+    assert [list(m.keys) for m in sweep.mounts] == [[key]]
     assert log.run(command(time_ns=idle_at - SECOND, sweep=sweep)).version == 0
     assert log.run(command(time_ns=idle_at, sweep=sweep)).version == 1
+    assert log.store.auth_entry(key) is None
+
+
+def test_a_sweep_proposed_by_an_older_node_still_removes_counters(log: Log) -> None:
+    """Journals written before the expiry hooks carry `login_state_keys`; replay honours them."""
+    key = keys.auth_entry_key("", "uuid-userpass/", "lock", "ann")
+    log.run(command(time_ns=T0, login_failure=cmd_pb.LoginFailure(
+        key=key, max_failures=5, lock_ns=300 * SECOND, reset_after_ns=900 * SECOND)))
+    sweep = cmd_pb.Sweep(login_state_keys=[key], login_state_idle_ns=900 * SECOND)
+    assert log.run(command(time_ns=T0 + 899 * SECOND, sweep=sweep)).version == 0
+    assert log.run(command(time_ns=T0 + 900 * SECOND, sweep=sweep)).version == 1
     assert log.store.auth_entry(key) is None
 
 
