@@ -61,6 +61,7 @@ from strongbox.policy import (
 )
 from strongbox.raft.log import CommandLog
 from strongbox.seal import unseal as unseal_mod
+from strongbox.state import snapshot
 from strongbox.state.store import Store
 
 MAX_ANCESTRY = 64  # parent links followed per request; deeper trees are cut by revocation
@@ -111,6 +112,19 @@ class Core:
 
     def cluster(self) -> rec.ClusterRecord | None:
         return self.store.cluster()
+
+    # --- snapshots over the API (blocking: run them in a worker thread) ------
+
+    def snapshot_bytes(self) -> bytes:
+        return snapshot.api_snapshot_bytes(self.store)
+
+    def restore_chunks(self, body: bytes, chunk_bytes: int
+                       ) -> tuple[list[list[cmd_pb.RestoreRecord]], bytes | None]:
+        """An uploaded snapshot as restore commands' records (400 if it is not one)."""
+        try:
+            return snapshot.restore_chunks(body, chunk_bytes)
+        except snapshot.SnapshotError as exc:
+            raise BadRequest(f"not a valid StrongBox snapshot: {exc}") from None
 
     @property
     def sealed(self) -> bool:

@@ -13,6 +13,14 @@ import pytest
 
 import strongbox.registry  # noqa: F401 (registers the backends' apply handlers)
 from strongbox.testing import ServerProcess, TlsFiles, make_tls
+from tests.inprocess import InProcessApi, in_process_api
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[InProcessApi]:
+    """A fresh in-process node (real app, Core and LMDB; DirectLog; FixedClock)."""
+    with in_process_api(tmp_path / "in-process") as node:
+        yield node
 
 
 @pytest.fixture(scope="session")

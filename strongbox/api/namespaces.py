@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from strongbox.backend.context import Context, Route
 from strongbox.backend.request import LIST
@@ -24,7 +24,6 @@ from strongbox.errors import BadRequest, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.policy import DEFAULT_POLICY, DEFAULT_POLICY_NAME
-from strongbox.state.store import Store
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESERVED = frozenset({"root", "sys", "audit", "auth", "cubbyhole", "identity", "v1"})
@@ -33,13 +32,19 @@ ROOT_ONLY = ("sys/seal", "sys/unseal", "sys/init", "sys/storage/", "sys/audit", 
              "sys/key-status", "sys/metrics", "sys/step-down", "sys/rekey")
 
 
+class NamespaceTable(Protocol):
+    """What `resolve` reads of the replicated store (`Store` is one)."""
+
+    def namespace(self, path: str) -> rec.NamespaceRecord | None: ...
+
+
 def header_namespace(header: str) -> str:
     """The namespace an `X-Vault-Namespace` value names ("" = root, also for "root")."""
     namespace = header.strip().strip("/")
     return "" if namespace == "root" else namespace
 
 
-def resolve(store: Store, header: str, path: str) -> tuple[str, str]:
+def resolve(store: NamespaceTable, header: str, path: str) -> tuple[str, str]:
     """(namespace, path inside it) of a request."""
     namespace = header_namespace(header)
     if namespace and store.namespace(namespace) is None:

@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
+from pathlib import Path
+from typing import NamedTuple, Protocol
 
 from strongbox import registry
 from strongbox.backend.context import PathTable, Route
 from strongbox.backend.contract import Backend
 from strongbox.errors import NotFound, StrongBoxError
 from strongbox.pb import records_pb2 as rec
-from strongbox.state.store import Store
+
+
+class MountTable(Protocol):
+    """What the router reads of the replicated store (`Store` is one)."""
+
+    def mount_generation(self) -> tuple[Path, int]: ...
+    def mounts(self, namespace: str) -> list[rec.MountRecord]: ...
+    def auth_mounts(self, namespace: str) -> list[rec.MountRecord]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +57,7 @@ class Mounted(NamedTuple):
 
 
 class Router:
-    def __init__(self, store: Store, static: PathTable) -> None:
+    def __init__(self, store: MountTable, static: PathTable) -> None:
         self.store = store
         self.static = static
         self._generation: tuple[object, int] | None = None

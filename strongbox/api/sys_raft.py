@@ -8,9 +8,7 @@ node; the caller's identity there is this node's certificate, not the request.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 from strongbox.api import forwarding
@@ -19,8 +17,6 @@ from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.errors import BadRequest, InternalError, NotFound, ServiceUnavailable
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state import keys
-from strongbox.state.snapshot import SnapshotError, snapshot_records, write_api_snapshot
 
 CHUNK_BYTES = 1024 * 1024
 SNAPSHOT_PATHS = ("/v1/sys/storage/raft/snapshot", "/v1/sys/storage/raft/snapshot-force")
@@ -94,32 +90,8 @@ async def join(ctx: Context) -> Response:
 
 
 async def get_snapshot(ctx: Context) -> Response:
-    def build() -> bytes:
-        with tempfile.TemporaryDirectory(prefix="strongbox-snapshot-") as tmp:
-            path = Path(tmp) / "snapshot.bin"
-            write_api_snapshot(ctx.core.store, path)
-            return path.read_bytes()
-
-    body = await asyncio.get_running_loop().run_in_executor(None, build)
+    body = await asyncio.get_running_loop().run_in_executor(None, ctx.core.snapshot_bytes)
     return Response(200, body, [(b"content-type", b"application/octet-stream")])
-
-
-def _read_chunks(body: bytes) -> tuple[list[list[cmd_pb.RestoreRecord]], bytes | None]:
-    """The snapshot's records in chunks of about CHUNK_BYTES, and its raw cluster record."""
-    chunks: list[list[cmd_pb.RestoreRecord]] = [[]]
-    size, cluster = 0, None
-    with tempfile.TemporaryDirectory(prefix="strongbox-upload-") as tmp:
-        path = Path(tmp) / "upload.bin"
-        path.write_bytes(body)
-        for db, key, value in snapshot_records(path):
-            if db == "meta" and key == keys.CLUSTER:
-                cluster = value
-            if size > CHUNK_BYTES:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(cmd_pb.RestoreRecord(db=db, key=key, value=value))
-            size += len(key) + len(value)
-    return chunks, cluster
 
 
 async def _restore(ctx: Context, force: bool) -> Response:
@@ -128,11 +100,8 @@ async def _restore(ctx: Context, force: bool) -> Response:
     if "idempotency-key" in ctx.request.headers:
         raise BadRequest("a snapshot restore cannot take an Idempotency-Key: it is many "
                          "writes; check sys/storage/raft/configuration and retry instead")
-    try:
-        chunks, raw_cluster = await asyncio.get_running_loop().run_in_executor(
-            None, _read_chunks, ctx.request.body)
-    except SnapshotError as exc:
-        raise BadRequest(f"not a valid StrongBox snapshot: {exc}") from None
+    chunks, raw_cluster = await asyncio.get_running_loop().run_in_executor(
+        None, core.restore_chunks, ctx.request.body, CHUNK_BYTES)
     if raw_cluster is None:
         raise BadRequest("the snapshot holds no initialized cluster")
     snapshot_cluster = rec.ClusterRecord.FromString(raw_cluster)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from strongbox.auth.tokens import new_accessor, new_service_token
+from strongbox.auth.tokens import expired, new_accessor, new_service_token
 from strongbox.backend.context import Context, Route
 from strongbox.backend.response import Response, envelope, json_response, ok
 from strongbox.barrier import envelope as sealing
 from strongbox.errors import BadRequest, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
-from strongbox.state.lifetimes import lapsed
 from strongbox.timefmt import parse_duration, rfc3339
 
 MIN_TTL_NS = 10**9
@@ -81,7 +80,7 @@ def _wrapping_token(ctx: Context) -> str:
 def _record(ctx: Context, token: str) -> tuple[bytes, rec.WrappedRecord]:
     token_hash = ctx.core.require_keyring().token_hash(token)
     record = ctx.core.store.wrapped(token_hash)
-    if record is None or lapsed(record, ctx.now_ns()):
+    if record is None or expired(record, ctx.now_ns()):
         raise BadRequest("wrapping token is not valid or does not exist (it may have been "
                          "unwrapped already, or expired)")
     return token_hash, record

@@ -51,7 +51,9 @@ import lmdb
 from google.protobuf.message import DecodeError
 from pysyncobj.node import Node
 
+from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import snapshot_pb2 as snap_pb
+from strongbox.state import keys
 from strongbox.state.store import DATA_FILE, DATABASES, Store
 
 log = logging.getLogger(__name__)
@@ -396,3 +398,32 @@ def make_hooks(
         return info.last_entry, info.prev_entry, nodes
 
     return serializer, deserializer
+
+
+def api_snapshot_bytes(store: Store) -> bytes:
+    """The `GET sys/storage/raft/snapshot` file of `store`, as bytes."""
+    with tempfile.TemporaryDirectory(prefix="strongbox-snapshot-") as tmp:
+        path = Path(tmp) / "snapshot.bin"
+        write_api_snapshot(store, path)
+        return path.read_bytes()
+
+
+def restore_chunks(body: bytes, chunk_bytes: int
+                   ) -> tuple[list[list[cmd_pb.RestoreRecord]], bytes | None]:
+    """An uploaded snapshot's records in chunks of about `chunk_bytes` (one restore
+    command each), and its raw cluster record (None: it holds no initialized cluster).
+    Raises SnapshotError when `body` is not a StrongBox snapshot."""
+    chunks: list[list[cmd_pb.RestoreRecord]] = [[]]
+    size, cluster = 0, None
+    with tempfile.TemporaryDirectory(prefix="strongbox-upload-") as tmp:
+        path = Path(tmp) / "upload.bin"
+        path.write_bytes(body)
+        for db, key, value in snapshot_records(path):
+            if db == "meta" and key == keys.CLUSTER:
+                cluster = value
+            if size > chunk_bytes:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(cmd_pb.RestoreRecord(db=db, key=key, value=value))
+            size += len(key) + len(value)
+    return chunks, cluster

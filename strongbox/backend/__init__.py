@@ -1,0 +1,1 @@
+"""The mount seam: the contract between the router and every backend (docs/design.md §5)."""
