@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from strongbox.testing import LocalCluster
+from strongbox.devcluster import LocalCluster
 
 DEFAULT_DIR = "strongbox-cluster"
 

@@ -1,0 +1,66 @@
+"""Handler tests on the in-process node (tests/inprocess.py): the real pipeline, no process.
+
+Time is a `FixedClock`, so expiry is tested by moving the clock, never by sleeping.
+"""
+
+from __future__ import annotations
+
+from tests.inprocess import InProcessApi
+
+
+def test_a_kv_write_goes_through_the_whole_pipeline_and_reads_back(api: InProcessApi) -> None:
+    written = api.request("POST", "secret/data/app/db", json={"data": {"password": "s3"}})
+    assert written.status_code == 200, written.text
+    assert written.headers["x-vault-index"]
+    assert written.json()["data"]["version"] == 1
+    read = api.request("GET", "secret/data/app/db")
+    assert read.json()["data"]["data"] == {"password": "s3"}
+    assert read.headers["x-request-id"] == read.json()["request_id"]
+
+
+def test_a_token_expires_when_the_clock_passes_its_ttl(api: InProcessApi) -> None:
+    created = api.request("POST", "auth/token/create", json={"ttl": "60s", "policies": ["default"]})
+    token = created.json()["auth"]["client_token"]
+    assert api.request("GET", "auth/token/lookup-self", token).status_code == 200
+    api.clock.advance(59)
+    assert api.request("GET", "auth/token/lookup-self", token).status_code == 200
+    api.clock.advance(1)
+    refused = api.request("GET", "auth/token/lookup-self", token)
+    assert refused.status_code == 403
+    assert refused.json()["errors"]
+
+
+def test_a_wrapped_response_expires_with_the_clock(api: InProcessApi) -> None:
+    wrapped = api.request("POST", "sys/wrapping/wrap", json={"k": "v"},
+                          headers={"X-Vault-Wrap-TTL": "30s"})
+    wrap_token = wrapped.json()["wrap_info"]["token"]
+    api.clock.advance(29)
+    assert api.request("POST", "sys/wrapping/lookup", json={"token": wrap_token}).is_success
+    api.clock.advance(2)
+    late = api.request("POST", "sys/wrapping/unwrap", wrap_token)
+    assert late.status_code == 400  # Vault's answer to an unknown or expired wrapping token
+    assert "expired" in late.json()["errors"][0]
+
+
+def test_kv_version_1_serves_put_get_list_delete(api: InProcessApi) -> None:
+    assert api.request("POST", "sys/mounts/old", json={"type": "kv"}).status_code == 204
+    assert api.request("PUT", "old/team/a", json={"k": "1"}).status_code == 204
+    assert api.request("PUT", "old/team/b/c", json={"k": "2"}).status_code == 204
+    assert api.request("GET", "old/team/a").json()["data"] == {"k": "1"}
+    assert api.request("LIST", "old/team").json()["data"]["keys"] == ["a", "b/"]
+    assert api.request("DELETE", "old/team/a").status_code == 204
+    assert api.request("GET", "old/team/a").status_code == 404
+
+
+def test_bad_input_is_a_400_that_names_the_field(api: InProcessApi) -> None:
+    answer = api.request("POST", "secret/data/x", json={"data": {"a": "1"}, "colour": "red"})
+    assert answer.status_code == 400
+    assert any("colour" in e for e in answer.json()["errors"])
+
+
+def test_no_token_is_a_403_and_a_sealed_node_a_503(api: InProcessApi) -> None:
+    assert api.request("GET", "secret/data/x", "").status_code == 403
+    assert api.request("PUT", "sys/seal").status_code == 204
+    sealed = api.request("GET", "secret/data/x")
+    assert sealed.status_code == 503
+    assert api.request("GET", "sys/seal-status", "").json()["sealed"] is True
