@@ -71,10 +71,10 @@ def bound(handler: MountHandler) -> Handler:
     return call
 
 
-def mount_routes(routes: list[tuple[str, dict[str, MountHandler], bool]],
-                 sudo: bool = False) -> list[tuple[str, Route]]:
+def mount_routes(routes: list[tuple[str, dict[str, MountHandler], bool]]
+                 ) -> list[tuple[str, Route]]:
     """Patterns of an auth method: (regex, {method: handler}, needs a token)."""
-    return [(pattern, Route({m: bound(h) for m, h in handlers.items()}, auth=auth, sudo=sudo))
+    return [(pattern, Route({m: bound(h) for m, h in handlers.items()}, auth=auth))
             for pattern, handlers, auth in routes]
 
 CAPABILITY = {"GET": "read", "HEAD": "read", "LIST": "list", "PUT": "update",
