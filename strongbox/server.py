@@ -24,7 +24,7 @@ import uvloop
 from google.protobuf.message import DecodeError
 from opentelemetry.context import Context
 
-from strongbox import sweeper
+from strongbox import handoff, sweeper, tlsreload
 from strongbox.api.app import StrongBoxApp
 from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
@@ -58,6 +58,7 @@ class Node:
 
     cluster_server: ClusterServer | None = field(init=False, default=None)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    _tls_watches: list[tlsreload.TlsFileWatch] = field(init=False, default_factory=list)
 
     def raft_settings(self) -> RaftSettings:
         config, cluster = self.config, self.config.cluster
@@ -90,11 +91,19 @@ class Node:
         self.store = Store(self.config.data_dir, self.config.storage.map_size_mb)
         settings = self.raft_settings()
         if settings.tls is not None:
-            self.cluster_server = ClusterServer(self.config.cluster.address, settings.tls,
-                                                api_addr=self.config.api_addr)
+            cluster = self.config.cluster  # tlsreload: the cluster port's files are watched
+            watch = tlsreload.TlsFileWatch(tlsreload.TlsPaths(
+                cluster.tls_cert_file, cluster.tls_key_file, cluster.tls_ca_file))
+            self.cluster_server = ClusterServer(
+                cluster.address, settings.tls, api_addr=self.config.api_addr,
+                credentials=tlsreload.ClusterCredentials(watch).server_credentials())
         self.raft = RaftLog(settings, self._apply)
         if self.cluster_server is not None:
             self.cluster_server.transport = self.raft.transport
+            transport = self.raft.transport  # tlsreload: new client cert -> redial the peers
+            if transport is not None:
+                watch.subscribe(lambda m: transport.replace_tls(ClusterTls(m.ca, m.cert, m.key)))
+            self._tls_watches.append(watch.start())
             self.cluster_server.start()
         elif not self.raft.wait_leader(timeout=10.0):
             log.warning("raft has not elected a leader yet; writes will wait for one")
@@ -149,6 +158,8 @@ class Node:
         if self.obs is not None:
             self.obs.tracing.shutdown()  # flushes batched spans
         self.core.seal()
+        for watch in self._tls_watches:
+            watch.stop()
         if self.cluster_server is not None:
             self.cluster_server.stop()
         self.raft.close()
@@ -170,6 +181,8 @@ class Node:
         config.load()
         if config.ssl is not None:  # explicit, not left to the Python default
             config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._tls_watches.append(tlsreload.watch_ssl_context(  # tlsreload: swapped in place
+                config.ssl, listener.tls_cert_file, listener.tls_key_file))
         return config
 
     def join_handler(self, node_id: str, address: str) -> list[str]:
@@ -207,6 +220,7 @@ class Node:
             await server.serve()
         finally:
             sweeping.cancel()
+            await handoff.hand_off_leadership(self.raft)  # handoff: leader steps down on SIGTERM
 
     def _reopen_audit(self) -> None:
         failed = self.core.audit.reopen_all()

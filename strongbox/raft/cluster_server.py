@@ -101,7 +101,8 @@ class _Servicer(pb_grpc.ClusterServicer):
 
 
 class ClusterServer:
-    def __init__(self, address: str, tls: ClusterTls, api_addr: str = "") -> None:
+    def __init__(self, address: str, tls: ClusterTls, api_addr: str = "",
+                 credentials: grpc.ServerCredentials | None = None) -> None:
         self.address = address
         self.api_addr = api_addr
         self.transport: GrpcTransport | None = None
@@ -112,7 +113,8 @@ class ClusterServer:
                                                       thread_name_prefix="cluster-rpc"),
                                    options=SERVER_OPTIONS)
         pb_grpc.add_ClusterServicer_to_server(_Servicer(self), self._server)  # type: ignore[no-untyped-call]
-        port = self._server.add_secure_port(address, tls.server_credentials())
+        # tlsreload: `credentials` are the reloadable ones; the fixed ones otherwise
+        port = self._server.add_secure_port(address, credentials or tls.server_credentials())
         if port == 0:
             raise OSError(f"cannot bind the cluster port {address}")
 

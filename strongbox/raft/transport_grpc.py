@@ -144,6 +144,7 @@ class GrpcTransport(Transport):  # type: ignore[misc]
         self.last_leader_contact = 0.0
         self.dropped_frames = 0
         self.on_vote_granted: Callable[[], None] | None = None
+        self._relink = False  # tlsreload: set by replace_tls, acted on by the tick thread
 
     # --- pysyncobj's side (tick thread) ---------------------------------------
 
@@ -217,7 +218,18 @@ class GrpcTransport(Transport):  # type: ignore[misc]
                 self._connected.discard(node_id)
                 self._onNodeDisconnected(node)
 
+    def replace_tls(self, tls: ClusterTls) -> None:
+        """New client certificate (tlsreload; any thread): the tick thread redials every peer."""
+        self._tls = tls
+        self._relink = True
+        self._wake()
+
     def _drain(self) -> None:
+        if self._relink:  # tlsreload: links are the tick thread's; Raft tolerates the lost frames
+            self._relink = False
+            for node_id in list(self._links):
+                self._links.pop(node_id).close()
+                self._start_link(self._nodes[node_id])
         self.refresh()
         while True:
             try:

@@ -10,7 +10,8 @@ never one above:
 Besides: the API reaches the store through core (no `api -> state`); raft knows
 state only through the apply callback (it sits below it); the client SDK
 (`strongbox.client`) imports nothing of the server side and only the CLI imports
-it; nothing in the package imports `strongbox.testing` (it is for tests). Every
+it; the in-pod programs (`strongbox.ops`) import only themselves; nothing in the
+package imports `strongbox.testing` (it is for tests). Every
 module must sit in a layer, so a new package cannot slip past the rules.
 
 Also: pickle is only ever unpickled by strongbox/raft/safe_pickle.py.
@@ -30,7 +31,7 @@ ROOT = PACKAGE_DIR.parent
 AUTH_PRIMITIVES = ("strongbox.auth.tokens", "strongbox.auth.throttle", "strongbox.auth.passwords")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("strongbox.cli",),
-    ("strongbox.server", "strongbox.devcluster"),
+    ("strongbox.server", "strongbox.devcluster", "strongbox.tlsreload", "strongbox.handoff"),
     ("strongbox.api",),
     ("strongbox.sweeper",),
     ("strongbox.registry",),
@@ -46,7 +47,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("strongbox.pb", "strongbox.errors", "strongbox.timefmt", "strongbox"),
 )
 SKIPS = (("strongbox.api", "strongbox.state", "the API reaches the store through core"),)
-OUTSIDE_LAYERS = ("strongbox.client", "strongbox.testing")  # checked by their own rules
+# Checked by their own rules: the SDK and the in-pod operations programs (bootstrap,
+# backup, pod labels) are clients of the HTTP API and import only themselves.
+STANDALONE = ("strongbox.client", "strongbox.ops")
+OUTSIDE_LAYERS = (*STANDALONE, "strongbox.testing")
 SAFE_PICKLE = "strongbox/raft/safe_pickle.py"
 
 
@@ -110,13 +114,14 @@ def layer_of(name: str) -> int | None:
 def violations(module: str, imported: set[str]) -> list[str]:
     """What `module` importing `imported` breaks of the contract (pure: tested below)."""
     found = []
-    inside_client = within(module, "strongbox.client")
+    own = next((s for s in STANDALONE if within(module, s)), None)
+    inside_client = own is not None
     for name in sorted(n for n in imported if within(n, "strongbox")):
         if within(name, "strongbox.testing"):
             found.append(f"{module} imports {name}: strongbox.testing is for tests only")
-        elif inside_client and not within(name, "strongbox.client"):
-            found.append(f"{module} imports {name}: the client SDK imports nothing of "
-                         "the server side")
+        elif own is not None and not within(name, own):
+            found.append(f"{module} imports {name}: {own} imports nothing of the server "
+                         "side")
         elif within(name, "strongbox.client") and not inside_client and not within(
                 module, "strongbox.cli"):
             found.append(f"{module} imports {name}: only the CLI uses the client SDK")
@@ -138,6 +143,7 @@ def violations(module: str, imported: set[str]) -> list[str]:
     ("strongbox.core", {"strongbox.auth.userpass"}, "a layer above"),
     ("strongbox.backend.storage", {"strongbox.registry"}, "a layer above"),
     ("strongbox.client.http", {"strongbox.errors"}, "imports nothing of the server"),
+    ("strongbox.ops.backup", {"strongbox.client"}, "imports nothing of the server"),
     ("strongbox.api.app", {"strongbox.client"}, "only the CLI"),
 ])
 def test_the_checker_sees_each_kind_of_violation(module: str, imported: set[str],
