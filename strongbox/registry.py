@@ -9,7 +9,7 @@ finds the one serving a mount record.
 
 from __future__ import annotations
 
-from strongbox.auth import approle, userpass
+from strongbox.auth import approle, jwt, kubernetes, userpass
 from strongbox.backend.contract import Backend
 from strongbox.engines.kv import backend as kv
 from strongbox.engines.kv1 import backend as kv1
@@ -20,6 +20,8 @@ BACKENDS: tuple[Backend, ...] = (
     kv1.BACKEND,
     userpass.BACKEND,
     approle.BACKEND,
+    kubernetes.BACKEND,
+    jwt.BACKEND,
 )
 # Types Vault has that arrive with later work: named in the error, not "unknown".
 LATER = {"transit": "the Transit engine", "database": "the database engine"}
