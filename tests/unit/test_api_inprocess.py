@@ -64,3 +64,22 @@ def test_no_token_is_a_403_and_a_sealed_node_a_503(api: InProcessApi) -> None:
     sealed = api.request("GET", "secret/data/x")
     assert sealed.status_code == 503
     assert api.request("GET", "sys/seal-status", "").json()["sealed"] is True
+
+
+def test_a_kv_upgrade_sent_with_an_idempotency_key_finishes_and_its_retry_is_a_no_op(
+        api: InProcessApi) -> None:
+    """Regression: the tune's many commands all carried the request's key, so each answered
+    with the first one's cached result and the upgrade stalled as `upgrading` (503)."""
+    assert api.request("POST", "sys/mounts/legacy", json={"type": "kv"}).status_code == 204
+    for n in range(3):
+        assert api.request("PUT", f"legacy/app/k{n}", json={"v": str(n)}).status_code == 204
+    tune = {"options": {"version": "2"}}
+    key = {"Idempotency-Key": "upgrade-legacy-1"}
+    first = api.request("POST", "sys/mounts/legacy/tune", json=tune, headers=key)
+    assert first.status_code == 204, first.text
+    assert api.request("GET", "sys/mounts").json()["data"]["legacy/"]["options"] == {
+        "version": "2"}
+    assert api.request("GET", "legacy/data/app/k1").json()["data"]["data"] == {"v": "1"}
+    again = api.request("POST", "sys/mounts/legacy/tune", json=tune, headers=key)
+    assert again.status_code == 204, again.text
+    assert api.request("GET", "legacy/metadata/app/k1").json()["data"]["current_version"] == 1

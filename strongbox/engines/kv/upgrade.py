@@ -17,6 +17,8 @@ resumes where it stopped.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import lmdb
 
 from strongbox.backend.context import Context
@@ -58,18 +60,39 @@ def _batch(ctx: Context, view: MountStorage, mount: rec.MountRecord) -> list[
     return entries
 
 
+@dataclass(slots=True)
+class _Resumable:
+    """The origin of the upgrade's writes: no Idempotency-Key. The upgrade is many
+    commands, and one key on all of them made the second answer with the first's
+    cached result (the upgrade stalled half way); running the same tune again resumes
+    or does nothing, which is all a retry needs."""
+
+    idempotency: tuple[str, bytes] | None = None
+    write_index: int = 0
+
+
 async def upgrade(ctx: Context, mount: rec.MountRecord, options: dict[str, str]) -> None:
+    origin = _Resumable()
+    try:
+        await _upgrade(ctx, mount, options, origin)
+    finally:
+        ctx.request.write_index = max(ctx.request.write_index, origin.write_index)
+
+
+async def _upgrade(ctx: Context, mount: rec.MountRecord, options: dict[str, str],
+                   origin: _Resumable) -> None:
     namespace = ctx.request.namespace
     if not mount.options.get(UPGRADING):
-        raise_for(await ctx.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
+        raise_for(await ctx.core.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
             namespace=namespace, path=mount.path, description=mount.description,
-            set_options=True, options={**mount.options, UPGRADING: options["version"]}))))
-    view = MountStorage(ctx.core, namespace, mount, secrets_engine=True, origin=ctx.request)
+            set_options=True, options={**mount.options, UPGRADING: options["version"]})),
+            origin=origin))
+    view = MountStorage(ctx.core, namespace, mount, secrets_engine=True, origin=origin)
     for _ in range(MAX_ROUNDS):
         entries = _batch(ctx, view, mount)
-        result = await ctx.submit(cmd_pb.Command(kv_upgrade=cmd_pb.KvUpgrade(
+        result = await ctx.core.submit(cmd_pb.Command(kv_upgrade=cmd_pb.KvUpgrade(
             namespace=namespace, mount=mount.path, ref=view.ref(), entries=entries,
-            finish=not entries)))
+            finish=not entries)), origin=origin)
         if result.code == Result.CONFLICT:
             continue  # a secret changed in between: read it again
         raise_for(result)
