@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from strongbox.client import Client, errors
 from strongbox.devcluster import LocalCluster
 
 DEFAULT_DIR = "strongbox-cluster"
@@ -76,7 +77,7 @@ def _up(directory: Path, args: argparse.Namespace) -> int:
         pids[node.node_id] = node.pid
         node.detach()
     print("waiting for a leader ...", flush=True)
-    keys, root = cluster.init_and_unseal(args.shares, args.threshold)
+    keys, root = init_and_unseal(cluster, args.shares, args.threshold)
     init_file = directory / "init.json"
     init_file.write_text(json.dumps({"unseal_keys_hex": keys, "root_token": root}, indent=2))
     init_file.chmod(0o600)
@@ -95,9 +96,36 @@ def _up(directory: Path, args: argparse.Namespace) -> int:
     CA cert:     {cluster.ca.cert_file}
 
   export VAULT_ADDR={leader.addr} VAULT_CACERT={cluster.ca.cert_file} VAULT_TOKEN={root}
+  export STRONGBOX_ADDR={",".join(node.addr for node in cluster.nodes)} \\
+         STRONGBOX_CACERT={cluster.ca.cert_file} STRONGBOX_TOKEN={root}
   strongbox cluster down --dir {args.dir}
 """)
     return 0
+
+
+def init_and_unseal(cluster: LocalCluster, shares: int, threshold: int,
+                    timeout: float = 30.0) -> tuple[list[str], str]:
+    """Initialize `cluster` on its leader and unseal every node, through the SDK."""
+    leader = cluster.wait_leader()
+    client = Client(address=[node.addr for node in cluster.nodes],
+                    cacert=str(cluster.ca.cert_file))
+    body = client.on_node(leader.addr).request(
+        "PUT", "sys/init", json={"secret_shares": shares, "secret_threshold": threshold}).data
+    if not body:
+        raise errors.ClientError("sys/init answered without keys")
+    keys, root = list(body["keys"]), str(body["root_token"])
+    cluster.keys, cluster.root_token = keys, root
+    deadline = time.monotonic() + timeout
+    for node in cluster.nodes:
+        pinned = client.on_node(node.addr)
+        # A follower unseals only once it has replicated the cluster's init.
+        while not (pinned.request("GET", "sys/seal-status").data or {}).get("initialized"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node.node_id} never saw the cluster's init")
+            time.sleep(0.1)
+        for key in keys[:threshold]:
+            pinned.request("PUT", "sys/unseal", json={"key": key})
+    return keys, root
 
 
 def _load(directory: Path) -> dict[str, object] | None:

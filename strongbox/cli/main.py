@@ -1,6 +1,10 @@
-"""`strongbox` — run a node (`server`), a ready-to-use dev node (`dev`), or print the version.
+"""`strongbox` — run a node (`server`, `dev`, `cluster`) and operate it with Vault's client
+commands (`status`, `operator`, `login`, `kv`, `token`, `policy`, `secrets`, `auth`,
+`audit`, `namespace`, `read`/`write`/`list`/`delete`) plus `run`; see docs/cli.md.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
+The client commands talk to servers only through `strongbox.client`. Exit codes: 0
+success, 1 runtime failure, 2 bad usage or bad configuration (and, as in Vault, "no value
+found" and `status` of a sealed node).
 """
 
 from __future__ import annotations
@@ -12,19 +16,29 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from strongbox import __version__
 from strongbox.audit import verify as audit_verify
 from strongbox.cli import cluster as cluster_cli
-from strongbox.config import NodeConfig, load_config
+from strongbox.cli import kv, kvio, login, operator, raft, sys_register, tokens
+from strongbox.cli import run as run_cli
+from strongbox.cli.common import describe, guarded
+from strongbox.client.errors import ClientError
 from strongbox.errors import ConfigError, StrongBoxError
-from strongbox.server import Node
+
+if TYPE_CHECKING:
+    from strongbox.config import NodeConfig
 
 DEV_KEY_FILE = "dev-unseal-key"
 EPILOG = """environment:
   every setting can be overridden as STRONGBOX_<KEY>, sections with a double
   underscore: STRONGBOX_DATA_DIR, STRONGBOX_LISTENER__ADDRESS,
   STRONGBOX_LISTENER__TLS_DISABLE=true, STRONGBOX_LIMITS__MAX_REQUEST_BYTES.
+
+client commands (Vault's, e.g. `strongbox kv get secret/app`; `strongbox kv --help`):
+  STRONGBOX_ADDR (comma-separated ok) or VAULT_ADDR, STRONGBOX_TOKEN or VAULT_TOKEN (else
+  ~/.strongbox-token from `strongbox login`), STRONGBOX_CACERT, STRONGBOX_NAMESPACE.
 
 examples:
   strongbox dev                                  # unsealed node on 127.0.0.1:8200
@@ -64,10 +78,26 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_cli.add_parser(sub)
     audit_verify.add_parser(sub)
     sub.add_parser("version", help="print the version")
+    _client_commands(sub)
     return parser
 
 
+def _client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Vault's client command set (each leaf sets `handler`, run through `guarded`)."""
+    operator_table = operator.register(sub)
+    raft.register(operator_table)
+    login.register(sub)
+    kvio.register(kv.register(sub))
+    tokens.register(sub)
+    sys_register.register(sub, sys_register.audit_table(sub.choices["audit"]))
+    run_cli.register(sub)
+
+
 def run_server(args: argparse.Namespace) -> int:
+    # Server modules are imported here, not at the top: client commands start faster.
+    from strongbox.config import load_config  # noqa: PLC0415
+    from strongbox.server import Node  # noqa: PLC0415
+
     config = load_config(args.config, overrides={
         "data_dir": args.data_dir, "listener.address": args.listen, "node_id": args.node_id})
     node = Node(config)
@@ -82,6 +112,8 @@ def run_server(args: argparse.Namespace) -> int:
 
 
 def _dev_config(args: argparse.Namespace) -> NodeConfig:
+    from strongbox.config import load_config  # noqa: PLC0415
+
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="strongbox-dev-")
     return load_config(None, overrides={
         "data_dir": data_dir, "listener.address": args.dev_listen_address,
@@ -89,6 +121,8 @@ def _dev_config(args: argparse.Namespace) -> NodeConfig:
 
 
 def run_dev(args: argparse.Namespace) -> int:
+    from strongbox.server import Node  # noqa: PLC0415
+
     config = _dev_config(args)
     node = Node(config)
     node.start()
@@ -124,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return guarded(handler, args)
     try:
         if args.command == "server":
             return run_server(args)
@@ -143,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (StrongBoxError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ClientError as exc:  # `cluster up` initializes and unseals through the SDK
+        print(f"error: {describe(exc)}", file=sys.stderr)
         return 1
 
 
