@@ -97,7 +97,8 @@ def _raw(sub: SubParsers) -> None:
                     "token_policies=app\n  strongbox write sys/policies/acl/x - < x.json\n")
     write.add_argument("path", metavar="PATH")
     write.add_argument("pairs", nargs="*", metavar="KEY=VALUE")
-    flag(write, "force", action="store_true", help="allow a write without data")
+    write.add_argument("-f", "-force", "--force", dest="force", action="store_true",
+                       help="allow a write without data (Vault's -f)")
     listing = command(sub, "list", raw.cmd_list, "list keys at any path",
                       "  strongbox list secret/metadata/app/\n")
     listing.add_argument("path", metavar="PATH")
