@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from typing import Any
 
 from strongbox.errors import ConfigError
 
+TLS_VERSIONS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
+
 
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
@@ -44,6 +47,13 @@ class ListenerConfig:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     tls_disable: bool = False
+    # "tls12" (default: older clients still connect) or "tls13"; Vault's option name
+    tls_min_version: str = "tls12"
+
+    @property
+    def minimum_tls(self) -> ssl.TLSVersion:
+        """The `ssl.TLSVersion` the API listener requires (validated at start-up)."""
+        return TLS_VERSIONS[self.tls_min_version]
 
     @property
     def host(self) -> str:
@@ -233,6 +243,9 @@ def _validate(config: NodeConfig) -> None:
             from None
     if not 0 <= port <= 65535:
         raise ConfigError("listener.address", f"port {port} is out of range")
+    if listener.tls_min_version not in TLS_VERSIONS:
+        raise ConfigError("listener.tls_min_version", "must be \"tls12\" or \"tls13\", got "
+                          f"{listener.tls_min_version!r}")
     if not listener.tls_disable:
         for key in ("tls_cert_file", "tls_key_file"):
             value = getattr(listener, key)

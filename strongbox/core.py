@@ -61,6 +61,7 @@ from strongbox.policy import (
 )
 from strongbox.raft.log import CommandLog
 from strongbox.seal import unseal as unseal_mod
+from strongbox.seal.rekey import RekeyCeremony
 from strongbox.state import snapshot
 from strongbox.state.store import Store
 
@@ -82,6 +83,15 @@ class InitResult:
     root_token: str
 
 
+def _same_cluster(current: bytes, unsealed: bytes | None) -> bool:
+    """Same cluster identity: a rekey changes the sealed root key and the share counts,
+    never the root key; a forced restore of another cluster changes the identity."""
+    if unsealed is None:
+        return False
+    now, then = rec.ClusterRecord.FromString(current), rec.ClusterRecord.FromString(unsealed)
+    return (now.cluster_id, now.init_time_ns) == (then.cluster_id, then.init_time_ns)
+
+
 class Core:
     def __init__(self, config: NodeConfig, store: Store, log: CommandLog,
                  clock: Clock = SYSTEM) -> None:
@@ -91,6 +101,7 @@ class Core:
         self.log = log
         self.keyring: Keyring | None = None
         self.unseal_progress = unseal_mod.UnsealProgress()
+        self.rekey = RekeyCeremony()
         self._unsealed_cluster: bytes | None = None
         self._acls: dict[tuple[str, ...], ACL] = {}
         self._acl_generation = -1
@@ -103,6 +114,8 @@ class Core:
         self.login_throttle = Throttle(limit=10, window_s=60.0)
         self.login_network_throttle = Throttle(limit=60, window_s=60.0)
         self.metrics_render: Callable[[], tuple[bytes, str]] | None = None
+        self.on_log_level: list[Callable[[str], None]] = []  # sys/loglevel changed it
+        self.on_retention: list[Callable[[int], None]] = []  # KV versions the sweeper retired
 
     def _audit_failed(self, device: str) -> None:
         for hook in self.on_audit_failure:
@@ -138,6 +151,10 @@ class Core:
             raise Sealed()
         current = self.store.cluster_raw()
         if current is not None and current != self._unsealed_cluster:
+            if _same_cluster(current, self._unsealed_cluster):
+                # A rekey (new shares, same root key): the opened keyring stays valid.
+                self._unsealed_cluster = current
+                return keyring
             # A forced snapshot restore replaced the cluster's keys under us.
             self.seal()
             raise Sealed("StrongBox was sealed: a snapshot restore replaced the cluster's "
@@ -212,6 +229,7 @@ class Core:
         if keyring is not None:
             keyring.wipe()
         self.unseal_progress.reset()
+        self.rekey.cancel()
 
     # --- tokens -------------------------------------------------------------
 

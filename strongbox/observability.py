@@ -49,10 +49,12 @@ class NodeObservability:
         return route_template(path, self.mount_paths() if mount_paths is None else mount_paths)
 
     def observe(self, *, request_id: str, method: str, route: str, status: int, role: str,
-                started: float) -> None:
+                started: float, token_id: str = "") -> None:
+        """Metrics and the access line; `token_id` is the token's audit HMAC, never it."""
         seconds = time.perf_counter() - started
         self.metrics.observe_request(method=method, route=route, status=status,
                                      node_role=role, seconds=seconds)
         if self.access_log is not None:
             self.access_log.write(request_id=request_id, method=method, route=route,
-                                  status=status, duration_ms=round(seconds * 1000, 3))
+                                  status=status, duration_ms=round(seconds * 1000, 3),
+                                  token_id=token_id)

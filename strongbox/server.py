@@ -180,7 +180,7 @@ class Node:
         )
         config.load()
         if config.ssl is not None:  # explicit, not left to the Python default
-            config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            config.ssl.minimum_version = listener.minimum_tls  # tls12 (default) or tls13
             self._tls_watches.append(tlsreload.watch_ssl_context(  # tlsreload: swapped in place
                 config.ssl, listener.tls_cert_file, listener.tls_key_file))
         return config

@@ -17,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
+import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,18 +34,28 @@ from strongbox.api import (
     namespaces,
     sys_audit,
     sys_auth,
+    sys_generate_root,
+    sys_loglevel,
     sys_metrics,
+    sys_mount_read,
     sys_policy,
     sys_raft,
+    sys_rekey,
     sys_seal,
     wrapping,
 )
 from strongbox.api.audit_entries import audit_refusal, audited
 from strongbox.api.router import Router, Target
-from strongbox.auth import token_store
+from strongbox.auth import token_roles, token_store
 from strongbox.backend.context import CAPABILITY, Context, PathTable, namespace_prefix
-from strongbox.backend.request import LIST, Request
-from strongbox.backend.response import HSTS, SECURITY_HEADERS, Response, error_response
+from strongbox.backend.request import LIST, Request, ignored_warning
+from strongbox.backend.response import (
+    HSTS,
+    SECURITY_HEADERS,
+    Response,
+    encode,
+    error_response,
+)
 from strongbox.core import Core
 from strongbox.errors import (
     BadRequest,
@@ -65,9 +78,13 @@ MAX_ANONYMOUS_WAITS = 32  # X-Vault-Index waits of requests without a token (log
 STATIC = PathTable(
     exact={**sys_seal.ROUTES, **sys_raft.ROUTES, **sys_audit.ROUTES, **sys_metrics.ROUTES,
            **sys_policy.ROUTES, **token_store.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
-           **namespaces.ROUTES},
+           **namespaces.ROUTES, **sys_rekey.ROUTES, **sys_generate_root.ROUTES,
+           **sys_mount_read.ROUTES, **token_roles.ROUTES,
+           **sys_loglevel.ROUTES},
     prefixes={**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
-              **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES})
+              **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES,
+              **sys_rekey.PREFIX_ROUTES, **sys_mount_read.PREFIX_ROUTES,
+              **token_roles.PREFIX_ROUTES})
 
 
 def validate_path(path: str) -> str:
@@ -95,6 +112,10 @@ class StrongBoxApp:
         self.request_timeout = core.config.limits.request_timeout_s
         self.extra_headers = [*SECURITY_HEADERS, *([HSTS] if tls else [])]
         self.anonymous_waits = 0
+        if obs is not None and obs.access_log is not None:
+            core.on_log_level.append(obs.access_log.set_level)
+        if obs is not None:
+            core.on_retention.append(obs.metrics.kv_versions_retired.inc)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -120,7 +141,8 @@ class StrongBoxApp:
             role = "sealed" if self.core.sealed else (
                 "leader" if self.core.log.is_leader() else "follower")
             self.obs.observe(request_id=request_id, method=scope["method"], route=route,
-                             status=response.status, role=role, started=started)
+                             status=response.status, role=role, started=started,
+                             token_id=self._token_id(scope))
         headers = [*response.headers, *self.extra_headers,
                    (b"x-request-id", request_id.encode())]
         body = b"" if scope["method"] == "HEAD" else response.body
@@ -144,6 +166,15 @@ class StrongBoxApp:
             log.exception("unhandled error", extra={"request_id": request_id})
             response = error_response(InternalError("internal error"))
         return response
+
+    def _token_id(self, scope: Scope) -> str:
+        """The request token's audit HMAC for the access line ("" without a token or
+        while sealed): correlates a token's requests without showing it."""
+        keyring = self.core.keyring
+        if keyring is None:
+            return ""
+        token = _header_token(scope["headers"])
+        return keyring.audit_hash(token) if token else ""
 
     def _index_token(self, index: int) -> bytes:
         """X-Vault-Index: opaque to clients; base64 of "<cluster id>:<raft index>"."""
@@ -213,6 +244,8 @@ class StrongBoxApp:
         if early is not None:
             return early
         response = await self._pipeline(Context(request=request, core=self.core))
+        if request.ignored and response.status == 200:
+            response = _with_warning(response, ignored_warning(request.ignored))
         if request.write_index and response.status < 300:
             response.headers.append((b"x-vault-index", self._index_token(request.write_index)))
         return response
@@ -314,6 +347,9 @@ class StrongBoxApp:
     async def _check_token(self, ctx: Context, method: str, sudo: bool = False) -> None:
         try:
             ctx.token = token = self.core.authenticate(ctx.request.token)
+            if token.bound_cidrs and not _address_in(ctx.request.remote_addr,
+                                                     token.bound_cidrs):
+                raise PermissionDenied()  # token_bound_cidrs: as Vault, a plain 403
             ctx.acl_path = namespace_prefix(token.namespace, ctx.request.namespace) \
                 + ctx.request.path
             self.core.authorize(token, CAPABILITY[method], ctx.acl_path)
@@ -333,6 +369,27 @@ async def _lifespan(receive: Any, send: Any) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _address_in(address: str, cidrs: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def _with_warning(response: Response, warning: str) -> Response:
+    """Add a warning to an envelope answer, as Vault's framework does for ignored fields
+    (only when there is a response: a 204 stays a 204, as in Vault)."""
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return response
+    if not isinstance(payload, dict) or "request_id" not in payload:
+        return response  # bare objects (sys/health, sys/init...) have no warnings field
+    payload["warnings"] = [*(payload.get("warnings") or []), warning]
+    return Response(response.status, encode(payload), response.headers)
 
 
 def _header_token(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -17,7 +17,11 @@ from strongbox.backend.response import Response, error_response
 from strongbox.errors import StrongBoxError
 
 UNAUDITED = frozenset({"sys/health", "sys/seal-status", "sys/leader", "sys/metrics"})
-UNRECORDED_BODIES = frozenset({"sys/unseal", "sys/init"})
+# Key shares, OTPs and encoded root tokens: not even HMAC'd, never in a log_raw device.
+UNRECORDED_BODIES = frozenset({"sys/unseal", "sys/init", "sys/rekey/update", "sys/rekey/verify",
+                               "sys/generate-root/attempt", "sys/generate-root/update",
+                               "sys/decode-token"})
+UNRECORDED_RESPONSES = UNRECORDED_BODIES
 OPERATIONS = {"GET": "read", "HEAD": "read", "LIST": "list", "POST": "update",
               "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -59,8 +63,8 @@ def _response_body(response: Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _response(response: Response, mount_type: str) -> dict[str, Any]:
-    body = _response_body(response)
+def _response(response: Response, mount_type: str, path: str = "") -> dict[str, Any]:
+    body = {} if path in UNRECORDED_RESPONSES else _response_body(response)
     out = {"mount_type": mount_type, "status": response.status,
            "data": body.get("data", body or None)}
     if body.get("auth"):  # logins and token creation: the broker HMACs the token
@@ -96,7 +100,7 @@ def _log_response(ctx: Context, auth: dict[str, Any], request: dict[str, Any],
                   mount_type: str, response: Response, error: str) -> None:
     ctx.core.audit.log_response({
         "type": "response", "auth": auth, "request": request,
-        "response": _response(response, mount_type),
+        "response": _response(response, mount_type, ctx.request.path),
         "error": error})
 
 

@@ -29,7 +29,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESERVED = frozenset({"root", "sys", "audit", "auth", "cubbyhole", "identity", "v1"})
 MAX_DEPTH = 8
 ROOT_ONLY = ("sys/seal", "sys/unseal", "sys/init", "sys/storage/", "sys/audit", "sys/rotate",
-             "sys/key-status", "sys/metrics", "sys/step-down", "sys/rekey")
+             "sys/key-status", "sys/metrics", "sys/step-down", "sys/rekey", "sys/generate-root",
+             "sys/decode-token", "sys/loglevel")
 
 
 class NamespaceTable(Protocol):

@@ -15,7 +15,7 @@ from strongbox.audit import AuditError
 from strongbox.audit_sync import open_device
 from strongbox.backend.context import Context, Route
 from strongbox.backend.response import Response, no_content, ok
-from strongbox.errors import BadRequest, InternalError, NotFound
+from strongbox.errors import BadRequest, InternalError
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 
@@ -23,6 +23,8 @@ ENABLE_SCHEMA = {"type": (str,), "description": (str, type(None)),
                  "options": (dict, type(None)), "local": (bool, type(None)),
                  "path": (str, type(None))}
 OPTIONS = {"file_path", "mode", "hmac_accessor", "log_raw", "format", "prefix"}
+# Vault's file device still reads the older `path` option when `file_path` is absent.
+OPTION_ALIASES = {"path": "file_path"}
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+/$")
 
 
@@ -45,7 +47,11 @@ async def list_devices(ctx: Context) -> Response:
 
 
 def _options(body: dict[str, Any]) -> dict[str, str]:
-    options = body.get("options") or {}
+    options = dict(body.get("options") or {})
+    for alias, name in OPTION_ALIASES.items():
+        if alias in options:
+            value = options.pop(alias)
+            options.setdefault(name, value)
     unknown = set(options) - OPTIONS
     if unknown:
         raise BadRequest(f"unknown audit option {sorted(unknown)[0]!r}; accepted: "
@@ -88,10 +94,12 @@ async def enable_device(ctx: Context) -> Response:
 
 async def disable_device(ctx: Context) -> Response:
     path = _device_path(ctx, "sys/audit/")
+    if not any(r.path == path for r in ctx.core.store.audit_devices()):
+        return no_content()  # Vault: disabling what is not there succeeds, nothing written
     result = await ctx.submit(cmd_pb.Command(audit_disable=cmd_pb.AuditDisable(
         path=path)))
-    if result.code == result.NOT_FOUND:
-        raise NotFound(result.message)
+    if result.code not in (result.OK, result.NOT_FOUND):  # NOT_FOUND: a racing disable
+        raise InternalError("disabling the audit device failed")
     ctx.core.audit_sync.refresh()
     return no_content()
 
@@ -99,8 +107,8 @@ async def disable_device(ctx: Context) -> Response:
 async def audit_hash(ctx: Context) -> Response:
     path = _device_path(ctx, "sys/audit-hash/")
     body = ctx.request.json_body({"input": (str,)}, required=("input",))
-    if ctx.core.audit.get(path) is None:
-        raise NotFound(f"no audit device at {path!r}")
+    if ctx.core.audit.get(path) is None:  # Vault's status and text (clients match on it)
+        raise BadRequest(f'unknown audit backend "{path}"')
     return ok(ctx.request.request_id, {"hash": ctx.core.audit.hash_value(body["input"])})
 
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from strongbox import registry
+from strongbox.api import sys_mount_read
 from strongbox.auth import store as auth_store
 from strongbox.backend.context import Context, Handler, Route
 from strongbox.backend.contract import Backend
@@ -26,8 +28,17 @@ from strongbox.backend.response import Response, no_content, ok
 from strongbox.errors import BadRequest, MethodNotAllowed, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
+from strongbox.timefmt import parse_duration
+
+SYSTEM_TTL_NS = 768 * 3600 * 10**9  # Vault's system default and maximum lease TTL
 
 PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}/$")
+# Vault's auth methods: one StrongBox does not have gets "not supported by StrongBox"
+# rather than "unknown" (the registry is asked first, so a method added there wins).
+VAULT_AUTH_TYPES = frozenset({
+    "github", "ldap", "okta", "radius", "aws", "gcp", "azure", "oci", "alicloud",
+    "cf", "kerberos", "saml", "scep", "spiffe", "oidc", "jwt", "kubernetes", "cert",
+    "plugin"})
 RESERVED_MOUNTS = ("sys/", "auth/", "cubbyhole/", "identity/")
 MOUNT_SCHEMA = {"type": (str,), "description": (str, type(None)), "options": (dict, type(None)),
                 "config": (dict, type(None)), "local": (bool, type(None)),
@@ -35,12 +46,7 @@ MOUNT_SCHEMA = {"type": (str,), "description": (str, type(None)), "options": (di
                 "external_entropy_access": (bool, type(None))}
 
 
-def _mount_info(mount: rec.MountRecord) -> dict[str, Any]:
-    return {"type": mount.type, "description": mount.description, "accessor": mount.accessor,
-            "uuid": mount.uuid, "options": dict(mount.options) or None,
-            "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "token_type":
-                       "default-service"}, "local": False, "seal_wrap": False,
-            "external_entropy_access": False}
+_mount_info = sys_mount_read.mount_info
 
 
 async def get_mounts(ctx: Context) -> Response:
@@ -128,44 +134,83 @@ async def read_tune(ctx: Context, prefix: str) -> Response:
     path, auth = _tuned(ctx, prefix)
     mount = _mount_record(ctx, path, auth)
     return ok(ctx.request.request_id, {
-        "description": mount.description, "default_lease_ttl": 2764800,
-        "max_lease_ttl": 2764800, "force_no_cache": False, "options": dict(mount.options)
-        or None, "token_type": "default-service"})
+        "description": mount.description,
+        "default_lease_ttl": (mount.default_lease_ttl_ns or SYSTEM_TTL_NS) // 10**9,
+        "max_lease_ttl": (mount.max_lease_ttl_ns or SYSTEM_TTL_NS) // 10**9,
+        "force_no_cache": False, "options": dict(mount.options) or None,
+        "token_type": "default-service"})
+
+
+TUNE_SCHEMA = {"description": (str, type(None)), "options": (dict, type(None)),
+               "default_lease_ttl": (str, int, type(None)),
+               "max_lease_ttl": (str, int, type(None))}
+
+
+def _lease_ttl(body: dict[str, Any], name: str, current_ns: int) -> int:
+    """A tuned lease TTL in ns: absent keeps `current_ns`; "system" or 0 is the default."""
+    value = body.get(name)
+    if value is None or value == "":
+        return current_ns
+    if value in ("system", 0, "0"):
+        return 0
+    try:
+        ns = parse_duration(value, name)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    if ns > SYSTEM_TTL_NS:
+        raise BadRequest(f"'{name}' cannot exceed the system maximum of 768h")
+    return ns
 
 
 async def write_tune(ctx: Context, prefix: str) -> Response:
+    """Validate every field first, then change: a refused field changes nothing. The lease
+    TTLs and the description go in one `MountTune`; an `options.version` change (a KV
+    upgrade, moved in batches) comes after, once everything is known to be valid."""
     path, auth = _tuned(ctx, prefix)
     mount = _mount_record(ctx, path, auth)
-    body = ctx.request.json_body({"description": (str, type(None)), "options": (dict, type(None)),
-                                  "default_lease_ttl": (str, int, type(None)),
-                                  "max_lease_ttl": (str, int, type(None))})
-    for name in ("default_lease_ttl", "max_lease_ttl"):  # refused before anything changes
-        if body.get(name) not in (None, "", 0, "0", "system"):
-            raise BadRequest(f"'{name}' cannot be tuned yet: StrongBox's engines issue no "
-                             "leases")
+    body = ctx.request.json_body(TUNE_SCHEMA)
+    default_ns = _lease_ttl(body, "default_lease_ttl", mount.default_lease_ttl_ns)
+    max_ns = _lease_ttl(body, "max_lease_ttl", mount.max_lease_ttl_ns)
+    if default_ns and max_ns and default_ns > max_ns:
+        raise BadRequest("'default_lease_ttl' cannot be greater than 'max_lease_ttl'")
+    upgrade = None
     if body.get("options") is not None and not auth:
-        await _tune_options(ctx, mount, _raw_options(body))
+        upgrade = _tune_options(ctx, mount, _raw_options(body))  # validates, changes nothing
     description = body.get("description")
-    if description is not None and description != mount.description:
+    changed_ttls = (default_ns, max_ns) != (mount.default_lease_ttl_ns, mount.max_lease_ttl_ns)
+    if changed_ttls or (description is not None and description != mount.description):
         await ctx.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
-            namespace=ctx.request.namespace, path=path, auth=auth, description=description)))
+            namespace=ctx.request.namespace, path=path, auth=auth,
+            description=mount.description if description is None else description,
+            set_lease_ttls=True, default_lease_ttl_ns=default_ns, max_lease_ttl_ns=max_ns)))
+    if upgrade is not None:
+        await upgrade()
     return no_content()
 
 
-async def _tune_options(ctx: Context, mount: rec.MountRecord, raw: dict[str, str]) -> None:
-    """Changing `options.version` hands the mount to the target version's backend."""
+def _tune_options(ctx: Context, mount: rec.MountRecord, raw: dict[str, str]
+                  ) -> Callable[[], Awaitable[None]] | None:
+    """Validate an options tune; the version change to run (KV 1 -> 2), if any.
+
+    Changing `options.version` hands the mount to the target version's backend."""
     current = dict(mount.options)
     version = raw.get("version", current.get("version", ""))
     if version == current.get("version", ""):
         backend = registry.for_mount(mount.type, current, auth=False)
         if backend is not None:
             backend.options({**current, **raw})  # validate; nothing else is tunable yet
-        return
+        return None
     target = registry.secrets_engine(mount.type, version)
     if target is None or target.upgrade is None:  # only KV 2 takes over (from 1)
         raise BadRequest(f"a {mount.type} mount at version {current.get('version')!r} cannot "
                          f"be changed to version {version!r}")
-    await target.upgrade(ctx, mount, target.options({**current, **raw}))
+    options = target.options({**current, **raw})
+    take_over = target.upgrade
+
+    async def run() -> None:
+        fresh = _mount_record(ctx, mount.path, auth=False)  # after the TTL tune, if any
+        await take_over(ctx, fresh, options)
+    return run
 
 
 def _with_tune(prefix: str, handlers: dict[str, Handler], sudo: bool) -> Route:
@@ -198,8 +243,11 @@ async def enable_auth(ctx: Context) -> Response:
     body = ctx.request.json_body(MOUNT_SCHEMA, required=("type",))
     kind = body["type"]
     if registry.auth_method(kind) is None:
-        raise BadRequest(f"unknown auth method type {kind!r}; supported types: "
-                         + ", ".join(registry.types("auth")))
+        supported = ", ".join(registry.types("auth"))
+        if kind in VAULT_AUTH_TYPES:
+            raise BadRequest(f"auth method type {kind!r} is a Vault auth method that is not "
+                             f"supported by StrongBox; supported types: {supported}")
+        raise BadRequest(f"unknown auth method type {kind!r}; supported types: {supported}")
     mount = rec.MountRecord(path=path, type=kind, accessor=f"auth_{kind}_{secrets.token_hex(4)}",
                             uuid=str(uuid.uuid4()), description=body.get("description") or "",
                             created_time_ns=ctx.now_ns())
@@ -257,9 +305,9 @@ ROUTES = {
     "sys/locked-users": Route({"GET": locked_users}, sudo=True),
 }
 PREFIX_ROUTES = {
-    "sys/mounts/": _with_tune("sys/mounts/", {"POST": enable_engine, "DELETE": disable_engine},
-                              sudo=False),
-    "sys/auth/": _with_tune("sys/auth/", {"POST": enable_auth, "DELETE": disable_auth},
-                            sudo=True),
+    "sys/mounts/": _with_tune("sys/mounts/", {"POST": enable_engine, "DELETE": disable_engine,
+                                              "GET": sys_mount_read.read_mount}, sudo=False),
+    "sys/auth/": _with_tune("sys/auth/", {"POST": enable_auth, "DELETE": disable_auth,
+                                          "GET": sys_mount_read.read_auth}, sudo=True),
     "sys/locked-users/": Route({"POST": unlock_user}, sudo=True),
 }

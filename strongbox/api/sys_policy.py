@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from strongbox.backend.context import Context, Route, namespace_prefix
 from strongbox.backend.request import LIST
-from strongbox.backend.response import Response, json_response, no_content, ok
+from strongbox.backend.response import Response, envelope, json_response, no_content, ok
 from strongbox.errors import BadRequest, NotFound, PermissionDenied
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.policy import (
+    DEFAULT_POLICY_NAME,
     ROOT_POLICY_NAME,
     check_deletable,
     normalize_policy_name,
@@ -29,6 +30,13 @@ def _name(ctx: Context, prefix: str) -> str:
 async def list_policies(ctx: Context) -> Response:
     names = sorted([*ctx.core.store.policy_names(ctx.request.namespace), ROOT_POLICY_NAME])
     return ok(ctx.request.request_id, {"keys": names, "policies": names})
+
+
+async def list_legacy(ctx: Context) -> Response:
+    """GET sys/policy: Vault's older answer has `keys`/`policies` at the top level too."""
+    names = sorted([*ctx.core.store.policy_names(ctx.request.namespace), ROOT_POLICY_NAME])
+    body = {"keys": names, "policies": names}
+    return json_response(200, {**envelope(ctx.request.request_id, body), **body})
 
 
 async def read_policy(ctx: Context, prefix: str, legacy: bool) -> Response:
@@ -61,7 +69,15 @@ async def write_policy(ctx: Context, prefix: str) -> Response:
 
 
 async def delete_policy(ctx: Context, prefix: str) -> Response:
-    name = _name(ctx, prefix)
+    """Vault deletes any name (and a missing one) with 204. A name we would never store
+    (Vault accepts more characters than we write) is deleted the same way: nothing to do."""
+    raw = ctx.request.path[len(prefix):]
+    try:
+        name = _name(ctx, prefix)
+    except BadRequest:
+        if raw.strip().lower() in (ROOT_POLICY_NAME, DEFAULT_POLICY_NAME):
+            raise
+        return no_content()
     check_deletable(name)
     await ctx.submit(cmd_pb.Command(policy_delete=cmd_pb.PolicyDelete(
         name=name, namespace=ctx.request.namespace)))
@@ -113,7 +129,7 @@ async def list_acl(ctx: Context) -> Response:
 
 ROUTES: dict[str, Route] = {
     "sys/policies/acl": Route({"LIST": list_acl, "GET": list_acl}),
-    "sys/policy": Route({"GET": list_policies}),
+    "sys/policy": Route({"GET": list_legacy, "LIST": list_legacy}),
     "sys/capabilities-self": Route({"PUT": capabilities_self, "GET": capabilities_self}),
 }
 PREFIX_ROUTES: dict[str, Route] = {

@@ -71,14 +71,39 @@ async def remove_peer(ctx: Context) -> Response:
     return no_content()
 
 
+# What `vault operator raft join` sends (api.RaftJoinRequest). The leader address, CA
+# and client certificate fields are accepted and not used: this node joins through its
+# configured cluster.peers, and its identity there is its own cluster certificate.
 JOIN_SCHEMA = {"leader_api_addr": (str, type(None)), "leader_ca_cert": (str, type(None)),
-               "retry": (bool, type(None)), "non_voter": (bool, type(None))}
+               "leader_client_cert": (str, type(None)), "leader_client_key": (str, type(None)),
+               "retry": (bool, type(None)), "non_voter": (bool, type(None)),
+               "auto_join": (str, type(None)), "auto_join_scheme": (str, type(None)),
+               "auto_join_port": (int, type(None))}
+
+
+def _check_join_caller(ctx: Context) -> None:
+    """As in Vault: a node that is not initialized takes the join without a token (it
+    has no tokens yet); once it holds the cluster's state, joining again needs sudo.
+
+    Why a tokenless join is safe: the request only makes this node ask the members it
+    is configured with (cluster.peers) to add it, which `retry_join` does anyway. The
+    members accept it only if its mutual-TLS certificate is signed by the cluster CA
+    (its CN is its node id). A stranger's own node, without such a certificate, is
+    refused by the members; a stranger cannot point this node at another cluster."""
+    if ctx.core.cluster() is None:
+        return
+    token = ctx.core.authenticate(ctx.request.token)
+    ctx.core.authorize(token, "sudo", ctx.request.path)
 
 
 async def join(ctx: Context) -> Response:
+    _check_join_caller(ctx)
     body = ctx.request.json_body(JOIN_SCHEMA)
     if body.get("non_voter"):
         raise BadRequest("non-voting members are not supported")
+    if body.get("auto_join"):
+        raise BadRequest("auto_join (cloud auto-discovery) is not supported: list the "
+                         "members in cluster.peers of this node's config")
     if not ctx.core.config.cluster.peers:
         raise BadRequest("this node has no cluster.peers to join through; set cluster.peers "
                          "(node-id=host:port of existing members) in its config")
@@ -142,7 +167,7 @@ ROUTES: dict[str, Route] = {
     "sys/storage/raft/configuration": Route({"GET": get_configuration}),
     "sys/storage/raft/autopilot/state": Route({"GET": get_autopilot_state}),
     "sys/storage/raft/remove-peer": Route({"POST": remove_peer}, sudo=True),
-    "sys/storage/raft/join": Route({"POST": join}, sudo=True),
+    "sys/storage/raft/join": Route({"POST": join}, auth=False, unsealed=False),
     "sys/step-down": Route({"PUT": step_down}, sudo=True, forward=True),
     "sys/storage/raft/snapshot": Route({"GET": get_snapshot, "POST": post_snapshot}, sudo=True),
     "sys/storage/raft/snapshot-force": Route({"POST": post_snapshot_force}, sudo=True),

@@ -19,6 +19,11 @@ from strongbox.errors import BadRequest, InternalError, NotInitialized
 from strongbox.timefmt import rfc3339
 
 BUILD_DATE = "2026-11-27T00:00:00Z"
+# Clients (Terraform's provider, hvac helpers) gate features on `version`. StrongBox
+# reports the Vault API level it implements, with its own version as semver build
+# metadata, which semver comparisons ignore: "1.16.0+strongbox.0.1.0" (docs/api.md).
+VAULT_API_LEVEL = "1.16.0"
+REPORTED_VERSION = f"{VAULT_API_LEVEL}+strongbox.{__version__}"
 
 
 def seal_status_data(ctx: Context) -> dict[str, Any]:
@@ -29,7 +34,7 @@ def seal_status_data(ctx: Context) -> dict[str, Any]:
         "t": cluster.secret_threshold if cluster else 0,
         "n": cluster.secret_shares if cluster else 0,
         "progress": core.unseal_progress.progress, "nonce": core.unseal_progress.nonce,
-        "version": __version__, "build_date": BUILD_DATE, "migration": False,
+        "version": REPORTED_VERSION, "build_date": BUILD_DATE, "migration": False,
         "cluster_name": cluster.cluster_name if cluster and not core.sealed else "",
         "cluster_id": cluster.cluster_id if cluster and not core.sealed else "",
         "recovery_seal": False, "storage_type": "raft",
@@ -135,7 +140,7 @@ async def get_health(ctx: Context) -> Response:
         "initialized": cluster is not None, "sealed": core.sealed,
         "standby": not status.is_leader, "performance_standby": not status.is_leader,
         "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
-        "server_time_utc": int(time.time()), "version": __version__,
+        "server_time_utc": int(time.time()), "version": REPORTED_VERSION,
         "cluster_name": cluster.cluster_name if cluster else "",
         "cluster_id": cluster.cluster_id if cluster else "",
         "raft_applied_index": core.store.applied_index(),

@@ -45,6 +45,18 @@ def wrap_ttl(ctx: Context) -> int | None:
     return ttl
 
 
+def _wrapped_accessor(body: bytes) -> str:
+    """The accessor of a token the wrapped answer carries (auth/token/create, logins), as
+    Vault reports it in wrap_info.wrapped_accessor; "" for any other answer."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ""
+    auth = payload.get("auth") if isinstance(payload, dict) else None
+    accessor = auth.get("accessor") if isinstance(auth, dict) else None
+    return accessor if isinstance(accessor, str) else ""
+
+
 async def wrap(ctx: Context, body: bytes, ttl_ns: int) -> Response:
     """Seal `body` (a JSON response) under a new single-use token; answer with wrap_info."""
     keyring = ctx.core.require_keyring()
@@ -56,7 +68,7 @@ async def wrap(ctx: Context, body: bytes, ttl_ns: int) -> Response:
         token_hash=keyring.token_hash(token), record=record)))
     info = {"token": token, "accessor": accessor, "ttl": ttl_ns // 10**9,
             "creation_time": rfc3339(now), "creation_path": ctx.request.path,
-            "wrapped_accessor": ""}
+            "wrapped_accessor": _wrapped_accessor(body)}
     payload = envelope(ctx.request.request_id, None)
     payload["wrap_info"] = info
     return json_response(200, payload)
@@ -110,9 +122,7 @@ async def lookup(ctx: Context) -> Response:
 async def wrap_data(ctx: Context) -> Response:
     if ctx.token is None:
         raise PermissionDenied()
-    data: Any = ctx.request.raw_json()
-    if not data:
-        raise BadRequest("send the JSON object to wrap as the request body")
+    data: Any = ctx.request.raw_json()  # {} is wrapped too, as Vault does
     body = json.dumps(envelope(ctx.request.request_id, data)).encode()
     return await wrap(ctx, body, wrap_ttl(ctx) or DEFAULT_TTL_NS)
 

@@ -47,7 +47,7 @@ ROLE_SCHEMA = {
     "local_secret_ids": (bool, type(None)), "enable_local_secret_ids": (bool, type(None)),
     "token_explicit_max_ttl": (str, int, type(None)),
     "token_no_default_policy": (bool, type(None)),
-    "token_bound_cidrs": (list, str, type(None)),
+    "token_bound_cidrs": (list, str, type(None)), "role_id": (str, type(None)),
 }
 
 
@@ -90,9 +90,9 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
         del role.token_policies[:]
         role.token_policies.extend(policy_names(policies, "token_policies",
                                                          allow_root=False))
-    if _cidrs(body.get("token_bound_cidrs"), "token_bound_cidrs"):
-        raise BadRequest("'token_bound_cidrs' is not supported yet; bind the secret ids "
-                         "instead (secret_id_bound_cidrs, cidr_list)")
+    if body.get("token_bound_cidrs") is not None:
+        del role.token_bound_cidrs[:]
+        role.token_bound_cidrs.extend(_cidrs(body["token_bound_cidrs"], "token_bound_cidrs"))
     for field in ("token_ttl", "token_max_ttl", "secret_id_ttl"):
         if body.get(field) is not None:
             setattr(role, field + "_ns", duration(body, field))
@@ -115,10 +115,11 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
                                                  "secret_id_bound_cidrs"))
     if body.get("bind_secret_id") is not None:
         role.bind_secret_id = body["bind_secret_id"]
-    if body.get("token_type") is not None:
-        kind = body["token_type"].replace("default-", "").replace("default", "service")
-        if kind not in ("service", "batch"):
-            raise BadRequest("'token_type' must be \"service\" or \"batch\"")
+    if body.get("token_type") is not None:  # "" = unset: reads back "default", as Vault
+        kind = body["token_type"].replace("default-", "")
+        kind = "" if kind == "default" else kind
+        if kind not in ("", "service", "batch"):
+            raise BadRequest("'token_type' must be \"service\", \"batch\" or \"default\"")
         role.token_type = kind
     if role.token_type == "batch" and (role.token_num_uses or role.token_period_ns):  # noqa: S105
         raise BadRequest("batch tokens cannot be periodic or limited-use: use token_type "
@@ -128,23 +129,38 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
                          "otherwise anyone who knows the role id could log in")
 
 
+def _role_id(body: dict[str, Any]) -> str | None:
+    new_id = body.get("role_id")
+    if new_id is not None and not 1 <= len(new_id) <= 256:
+        raise BadRequest("'role_id' must be 1-256 characters")
+    return new_id or None
+
+
 async def write_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
+    """Create or update a role; `role_id` in the body sets the role id (as Vault)."""
     name = match["name"].lower()
     body = ctx.request.json_body(ROLE_SCHEMA)
+    wanted = _role_id(body)
     role = _role(ctx, mount, name)
     write = cmd_pb.MountWrite()
     if role is None:  # a new role: its role id, and no concurrent creation may win twice
-        role = rec.AppRoleRole(role_id=str(uuid.uuid4()), bind_secret_id=True,
-                               created_time_ns=ctx.now_ns(),
-                               token_type="service")  # noqa: S106
+        role = rec.AppRoleRole(role_id=wanted or str(uuid.uuid4()), bind_secret_id=True,
+                               created_time_ns=ctx.now_ns())
         write.puts.add(key=_key(ctx, mount, "role_id", role.role_id), value=name.encode())
-        write.expect_absent.append(_key(ctx, mount, "role", name))
+        write.expect_absent.extend([_key(ctx, mount, "role", name),
+                                    _key(ctx, mount, "role_id", role.role_id)])
     else:
         write.expect_present.append(_key(ctx, mount, "role", name))
+        if wanted is not None and wanted != role.role_id:
+            write.deletes.append(_key(ctx, mount, "role_id", role.role_id))
+            write.puts.add(key=_key(ctx, mount, "role_id", wanted), value=name.encode())
+            write.expect_absent.append(_key(ctx, mount, "role_id", wanted))
+            role.role_id = wanted
     _apply_role_fields(role, body)
     write.puts.add(key=_key(ctx, mount, "role", name), value=role.SerializeToString())
-    await auth_store.write(ctx, mount, write, conflict="the role was created concurrently by "
-                                                       "another request; send yours again")
+    await auth_store.write(ctx, mount, write, conflict="the role was created concurrently, "
+                                                       "or that role_id belongs to another "
+                                                       "role; check and send yours again")
     return no_content()
 
 
@@ -158,8 +174,9 @@ async def read_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) 
         "secret_id_num_uses": role.secret_id_num_uses,
         "secret_id_bound_cidrs": list(role.secret_id_bound_cidrs),
         "bind_secret_id": role.bind_secret_id, "token_num_uses": role.token_num_uses,
-        "token_period": role.token_period_ns // 10**9, "token_type": role.token_type,
-        "local_secret_ids": False, "token_bound_cidrs": []})
+        "token_period": role.token_period_ns // 10**9,
+        "token_type": role.token_type or "default",
+        "local_secret_ids": False, "token_bound_cidrs": list(role.token_bound_cidrs)})
 
 
 async def delete_role(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
@@ -211,14 +228,12 @@ def _secret_key(ctx: Context, mount: rec.MountRecord, role: str, secret_id: str)
     return _key(ctx, mount, "secret", role, digest)
 
 
-async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
-                          match: re.Match[str]) -> Response:
-    name = match["name"].lower()
-    role = _existing_role(ctx, mount, name)
-    body = ctx.request.json_body({"metadata": (str, dict, type(None)),
-                                  "cidr_list": (list, str, type(None)),
-                                  "ttl": (str, int, type(None)),
-                                  "num_uses": (int, type(None))})
+SECRET_ID_SCHEMA = {"metadata": (str, dict, type(None)), "cidr_list": (list, str, type(None)),
+                    "ttl": (str, int, type(None)), "num_uses": (int, type(None)),
+                    "token_bound_cidrs": (list, str, type(None))}
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, str]:
     meta = body.get("metadata") or {}
     if isinstance(meta, str):
         try:
@@ -227,6 +242,29 @@ async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
             raise BadRequest("'metadata' must be a JSON object of strings") from None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise BadRequest("'metadata' must be a JSON object of strings")
+    return meta
+
+
+async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
+                          match: re.Match[str]) -> Response:
+    body = ctx.request.json_body(SECRET_ID_SCHEMA)
+    return await _store_secret_id(ctx, mount, match["name"].lower(), body, str(uuid.uuid4()))
+
+
+async def custom_secret_id(ctx: Context, mount: rec.MountRecord,
+                           match: re.Match[str]) -> Response:
+    """role/:name/custom-secret-id: the caller chooses the secret id (Vault)."""
+    body = ctx.request.json_body({**SECRET_ID_SCHEMA, "secret_id": (str,)},
+                                 required=("secret_id",))
+    if not 1 <= len(body["secret_id"]) <= 1024:
+        raise BadRequest("'secret_id' must be 1-1024 characters")
+    return await _store_secret_id(ctx, mount, match["name"].lower(), body, body["secret_id"])
+
+
+async def _store_secret_id(ctx: Context, mount: rec.MountRecord, name: str,
+                           body: dict[str, Any], secret_id: str) -> Response:
+    role = _existing_role(ctx, mount, name)
+    meta = _metadata(body)
     ttl = duration(body, "ttl") or role.secret_id_ttl_ns
     if role.secret_id_ttl_ns:
         ttl = min(ttl, role.secret_id_ttl_ns)
@@ -238,14 +276,15 @@ async def issue_secret_id(ctx: Context, mount: rec.MountRecord,
             _within(c, list(role.secret_id_bound_cidrs)) for c in cidr_list):
         raise BadRequest("'cidr_list' must lie within the role's secret_id_bound_cidrs: "
                          + ", ".join(role.secret_id_bound_cidrs))
-    secret_id, accessor = str(uuid.uuid4()), str(uuid.uuid4())
+    accessor = str(uuid.uuid4())
     key = _secret_key(ctx, mount, name, secret_id)
     record = rec.SecretIdRecord(accessor=accessor, creation_time_ns=ctx.now_ns(), ttl_ns=ttl,
                                 num_uses=uses, cidr_list=cidr_list, metadata=meta)
     await auth_store.write(ctx, mount, cmd_pb.MountWrite(
         puts=[auth_store.put(key, record.SerializeToString()),
               auth_store.put(_key(ctx, mount, "secret_acc", name, accessor), key)],
-        expect_present=[_key(ctx, mount, "role", name)]))
+        expect_present=[_key(ctx, mount, "role", name)], expect_absent=[key]),
+        conflict="SecretID is already registered")
     return ok(ctx.request.request_id, {"secret_id": secret_id, "secret_id_accessor": accessor,
                                        "secret_id_ttl": ttl // 10**9,
                                        "secret_id_num_uses": uses})
@@ -294,6 +333,8 @@ def _secret_op(field: str, destroy: bool) -> Any:
         body = ctx.request.json_body({field: (str,)}, required=(field,))
         found = _find_secret(ctx, mount, name, body)
         if not destroy:
+            if found is None and field == "secret_id":
+                return no_content()  # Vault: a destroyed or unknown secret id is a 204
             if found is None:
                 raise NotFound("no such secret id")
             return ok(ctx.request.request_id, _secret_view(found[2]))
@@ -327,13 +368,14 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
     if name_raw is None or role is None or \
             not hmac.compare_digest(role.role_id.encode(), body["role_id"].encode()):
         raise BadRequest(INVALID)
-    name, consume = name_raw.decode(), b""
+    name, consume, meta = name_raw.decode(), b"", {}
     bindings = [list(role.secret_id_bound_cidrs)]  # every binding must admit the client
     if role.bind_secret_id:
         found = _find_secret(ctx, mount, name, {"secret_id": body.get("secret_id") or ""})
         if found is None:
             raise BadRequest(INVALID)
         consume, record = found[0], found[2]
+        meta = dict(record.metadata)  # Vault returns it in auth.metadata
         if lapsed(record, ctx.now_ns()):
             raise BadRequest(INVALID)
         bindings.append(list(record.cidr_list))
@@ -344,9 +386,10 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         ttl_ns=initial_ttl(role.token_ttl_ns, role.token_period_ns, role.token_max_ttl_ns),
         explicit_max_ttl_ns=role.token_max_ttl_ns, period_ns=role.token_period_ns,
         num_uses=role.token_num_uses, namespace=ctx.request.namespace,
-        meta={"role_name": name}, renewable=role.token_type != "batch",  # noqa: S105
+        meta={**meta, "role_name": name}, renewable=role.token_type != "batch",  # noqa: S105
         type=role.token_type or "service", auth_path=f"auth/{mount.path}login",
-        mount_path=mount.path, mount_uuid=mount.uuid)
+        mount_path=mount.path, mount_uuid=mount.uuid,
+        bound_cidrs=list(role.token_bound_cidrs))
     block = await issue(ctx, token, consume=consume)
     return json_response(200, envelope(ctx.request.request_id, None, auth=block))
 
@@ -358,6 +401,7 @@ _ROUTES: list[tuple[str, dict[str, MountHandler], bool]] = [
     (f"role/{NAME}/role-id", {"GET": read_role_id, "POST": write_role_id}, True),
     (f"role/{NAME}/secret-id/?", {"POST": issue_secret_id, "LIST": list_secret_ids,
                                               "GET": list_secret_ids}, True),
+    (f"role/{NAME}/custom-secret-id", {"POST": custom_secret_id}, True),
     (f"role/{NAME}/secret-id/lookup", {"POST": _secret_op("secret_id", False)},
      True),
     (f"role/{NAME}/secret-id/destroy", {"POST": _secret_op("secret_id", True),

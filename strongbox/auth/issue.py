@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongbox.auth.tokens import (
+    SYSTEM_MAX_TTL_NS,
     expires_at,
     new_accessor,
     new_service_token,
@@ -47,6 +48,21 @@ def with_default(policies: list[str], no_default: bool = False) -> list[str]:
     return sorted(out)
 
 
+def _apply_mount_ttls(ctx: Context, token: rec.TokenRecord) -> None:
+    """An auth method's tuned lease TTLs (`sys/auth/:path/tune`), as Vault applies them:
+    a token that got the system default (768h: no TTL asked by the role or user) gets the
+    mount's `default_lease_ttl`; every non-periodic token is capped by `max_lease_ttl`."""
+    mount = ctx.mount
+    if mount is None or ctx.secrets_engine or token.period_ns or not token.ttl_ns:
+        return
+    if mount.default_lease_ttl_ns and token.ttl_ns == SYSTEM_MAX_TTL_NS:
+        token.ttl_ns = mount.default_lease_ttl_ns
+    if mount.max_lease_ttl_ns:
+        token.ttl_ns = min(token.ttl_ns, mount.max_lease_ttl_ns)
+        if not token.explicit_max_ttl_ns or token.explicit_max_ttl_ns > mount.max_lease_ttl_ns:
+            token.explicit_max_ttl_ns = mount.max_lease_ttl_ns  # renewals stay under it too
+
+
 async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
                 reset: bytes = b"") -> dict[str, Any]:
     """Mint `token` (policies, TTLs, namespace, type... already set); the auth block."""
@@ -64,6 +80,7 @@ async def issue(ctx: Context, token: rec.TokenRecord, consume: bytes = b"",
         if namespace is None:
             raise BadRequest(f"namespace {token.namespace!r} does not exist")
         token.namespace_id = namespace.id
+    _apply_mount_ttls(ctx, token)
     token.creation_time_ns = ctx.now_ns()
     token.issued_ttl_ns = token.ttl_ns
     login = cmd_pb.Login(consume_secret_id=consume, reset_key=reset)

@@ -207,9 +207,15 @@ async def lookup_self(ctx: Context) -> Response:
 
 
 async def lookup(ctx: Context) -> Response:
+    """Vault answers a lookup of an unknown, expired or revoked token 403 "bad token"."""
     body = ctx.request.json_body({"token": (str,)}, required=("token",))
-    return ok(ctx.request.request_id, _lookup_data(ctx, _by_token(ctx, body["token"]),
-                                                   body["token"]))
+    try:
+        record = _by_token(ctx, body["token"])
+    except BadRequest as exc:
+        if body["token"]:
+            raise PermissionDenied("bad token") from None
+        raise exc from None
+    return ok(ctx.request.request_id, _lookup_data(ctx, record, body["token"]))
 
 
 async def lookup_accessor(ctx: Context) -> Response:

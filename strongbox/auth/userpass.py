@@ -16,6 +16,7 @@ audited request with its error; lockouts are also logged (without the name).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -43,7 +44,36 @@ COUNTER_RESET_NS = 900 * 10**9  # failures further apart than this are not "in a
 USER_SCHEMA = {"password": (str,), "policies": (list, str, type(None)),
                "token_policies": (list, str, type(None)), "token_ttl": (str, int, type(None)),
                "token_max_ttl": (str, int, type(None)), "ttl": (str, int, type(None)),
-               "max_ttl": (str, int, type(None))}
+               "max_ttl": (str, int, type(None)), "token_bound_cidrs": (list, str, type(None)),
+               "token_type": (str, type(None)), "token_period": (str, int, type(None)),
+               "period": (str, int, type(None))}
+
+
+def _token_fields(user: rec.UserpassUser, body: dict[str, Any]) -> None:
+    """token_bound_cidrs, token_type and token_period (Vault's tokenutil fields)."""
+    if body.get("token_bound_cidrs") is not None:
+        raw = body["token_bound_cidrs"]
+        items = [c.strip() for c in raw.split(",")] if isinstance(raw, str) else raw
+        try:
+            cidrs = [str(ipaddress.ip_network(c, strict=False)) for c in items if c]
+        except (TypeError, ValueError):
+            raise BadRequest("'token_bound_cidrs' must be a list of CIDR blocks like "
+                             "\"10.0.0.0/8\"") from None
+        del user.token_bound_cidrs[:]
+        user.token_bound_cidrs.extend(cidrs)
+    if body.get("token_type") is not None:
+        kind = body["token_type"].removeprefix("default-")
+        kind = "" if kind == "default" else kind
+        if kind not in ("", "service", "batch"):
+            raise BadRequest("'token_type' must be \"service\", \"batch\" or \"default\"")
+        user.token_type = kind
+    for alias in ("token_period", "period"):
+        if body.get(alias) is not None:
+            user.token_period_ns = duration(body, alias)
+            break
+    if user.token_type == "batch" and user.token_period_ns:  # noqa: S105
+        raise BadRequest("batch tokens cannot be periodic: use token_type \"service\" "
+                         "with token_period")
 
 
 def _key(ctx: Context, mount: rec.MountRecord, kind: str, name: str) -> bytes:
@@ -85,6 +115,7 @@ async def write_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str])
             if body.get(alias) is not None:
                 setattr(user, field + "_ns", duration(body, alias))
                 break
+    _token_fields(user, body)
     await _put_user(ctx, mount, name, user)
     return no_content()
 
@@ -98,8 +129,9 @@ async def read_user(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) 
         "token_policies": policies, "policies": policies,
         "token_ttl": user.token_ttl_ns // 10**9, "ttl": user.token_ttl_ns // 10**9,
         "token_max_ttl": user.token_max_ttl_ns // 10**9,
-        "max_ttl": user.token_max_ttl_ns // 10**9, "token_type": "default",
-        "token_bound_cidrs": [], "token_num_uses": 0, "token_period": 0,
+        "max_ttl": user.token_max_ttl_ns // 10**9, "token_type": user.token_type or "default",
+        "token_bound_cidrs": list(user.token_bound_cidrs), "token_num_uses": 0,
+        "token_period": user.token_period_ns // 10**9,
         "token_no_default_policy": False, "token_explicit_max_ttl": 0})
 
 
@@ -192,11 +224,13 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         await _put_user(ctx, mount, name, user)
     token = rec.TokenRecord(
         policies=with_default(list(user.token_policies)), display_name=f"userpass-{name}",
-        ttl_ns=initial_ttl(user.token_ttl_ns, 0, user.token_max_ttl_ns),
+        ttl_ns=initial_ttl(user.token_ttl_ns, user.token_period_ns, user.token_max_ttl_ns),
         explicit_max_ttl_ns=user.token_max_ttl_ns, namespace=ctx.request.namespace,
-        meta={"username": name}, renewable=True, type="service",
+        meta={"username": name}, renewable=user.token_type != "batch",  # noqa: S105
+        type=user.token_type or "service", period_ns=user.token_period_ns,
         auth_path=f"auth/{mount.path}login/{name}",
-        mount_path=mount.path, mount_uuid=mount.uuid)
+        mount_path=mount.path, mount_uuid=mount.uuid,
+        bound_cidrs=list(user.token_bound_cidrs))
     block = await issue(ctx, token, reset=lock_key if failures else b"")
     return json_response(200, envelope(ctx.request.request_id, None, auth=block))
 

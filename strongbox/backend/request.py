@@ -1,9 +1,12 @@
 """The parsed request handed to handlers, and strict JSON body validation.
 
 `Request.json_body(schema)` is how every handler reads its body: a missing body
-is `{}`, anything but a JSON object is a 400, an unknown field is a 400 naming
-it and the accepted ones (a typo must not be silently ignored), and each
-field's type is checked. Error messages name fields, never echo values.
+is `{}`, anything but a JSON object is a 400, and each known field's type is
+checked. An unknown field is ignored as Vault ignores it: it is dropped from the
+returned body and its name is recorded in `Request.ignored`, which the pipeline
+turns into Vault's warning ("Endpoint ignored these unrecognized parameters:
+[a b]") on a response that has a body. Error messages name fields, never echo
+values.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Request:
     # request proposes carries it (Core.submit).
     idempotency: tuple[str, bytes] | None = None
     write_index: int = 0          # Raft index of the request's last write: X-Vault-Index
+    ignored: list[str] = field(default_factory=list)  # unknown body fields (a warning)
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -67,12 +71,13 @@ class Request:
         return self._json
 
     def json_body(self, schema: Schema, required: tuple[str, ...] = ()) -> dict[str, Any]:
-        body = self.raw_json()
+        """The body's known fields, type-checked; unknown ones are dropped and recorded."""
+        raw = self.raw_json()
+        body = {name: value for name, value in raw.items() if name in schema}
+        for name in raw:
+            if name not in schema and name not in self.ignored:
+                self.ignored.append(name)
         for name, value in body.items():
-            if name not in schema:
-                accepted = ", ".join(sorted(schema)) or "none"
-                raise BadRequest(f"unknown field {name!r} in request body; accepted fields: "
-                                 f"{accepted}")
             kinds = schema[name]
             if value is None and type(None) in kinds:
                 continue
@@ -84,6 +89,11 @@ class Request:
             if body.get(name) is None:
                 raise BadRequest(f"missing required field {name!r}")
         return body
+
+
+def ignored_warning(names: list[str]) -> str:
+    """Vault's warning text for ignored fields (Go's %v of a sorted slice)."""
+    return f"Endpoint ignored these unrecognized parameters: [{' '.join(sorted(names))}]"
 
 
 def _describe(kinds: tuple[type, ...]) -> str:

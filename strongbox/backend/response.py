@@ -19,6 +19,7 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
     (b"content-security-policy", b"default-src 'none'"),
+    (b"x-frame-options", b"DENY"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 

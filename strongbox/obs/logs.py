@@ -134,6 +134,7 @@ def log_request(logger: logging.Logger, *, request_id: str, method: str, route: 
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9/{}*_.+-]*$")
+_PLAIN_HASH = re.compile(r"^(hmac-sha256:[0-9a-f]{64})?$")
 
 
 class AccessLog:
@@ -153,8 +154,14 @@ class AccessLog:
         self._second = -1
         self._stamp = ""
 
+    def set_level(self, level: str) -> None:
+        """Follow a run-time log level change (sys/loglevel)."""
+        self._info = logging.getLevelName(level.upper()) <= logging.INFO
+
     def write(self, *, request_id: str, method: str, route: str, status: int,
-              duration_ms: float) -> None:
+              duration_ms: float, token_id: str = "") -> None:
+        """`token_id`: "hmac-sha256:<hex>" of the request's token (the audit HMAC, so an
+        operator can correlate a token's requests with the audit log), or "" without one."""
         if status < 500 and not self._info:
             return
         now = time.time()
@@ -163,11 +170,14 @@ class AccessLog:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         level = "WARNING" if status >= 500 else "INFO"
+        if not _PLAIN_HASH.match(token_id):
+            token_id = ""
         if not (_PLAIN.match(method) and _PLAIN.match(route)):  # never break the JSON
             method, route = json.dumps(method)[1:-1], json.dumps(route)[1:-1]
         line = (f'{{"ts":"{self._stamp}.{int((now - second) * 1000):03d}Z","level":"{level}",'
                 f'"logger":"strongbox.access","node_id":{self._node},'
                 f'"msg":"{method} {route} {status}",'
                 f'"request_id":"{request_id}","method":"{method}","route":"{route}",'
-                f'"status":{status},"duration_ms":{duration_ms}}}\n')
+                f'"status":{status},"duration_ms":{duration_ms},'
+                f'"token_id":"{token_id}"}}\n')
         (self._stream or sys.stderr).write(line)

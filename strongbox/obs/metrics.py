@@ -159,6 +159,10 @@ class Metrics:
         self.cache_hits = Counter(
             "strongbox_cache_hits_total", "Cache hits by cache name.", ("cache",),
             registry=reg)
+        self.kv_versions_retired = Counter(
+            "strongbox_kv_versions_retired_total",
+            "KV v2 versions destroyed by the leader's sweeper past delete_version_after.",
+            registry=reg)
         self.write_queue_rejections = Counter(
             "strongbox_write_queue_rejections_total",
             "Writes refused because the Raft submit queue was full.", registry=reg)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "mount_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune", "kv_upgrade")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "mount_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune", "kv_upgrade", "rekey_commit", "generate_root_start", "generate_root_share", "generate_root_finish")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,10 @@ class Command(_message.Message):
     MOUNT_DISABLE_FIELD_NUMBER: _ClassVar[int]
     MOUNT_TUNE_FIELD_NUMBER: _ClassVar[int]
     KV_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    REKEY_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    GENERATE_ROOT_START_FIELD_NUMBER: _ClassVar[int]
+    GENERATE_ROOT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    GENERATE_ROOT_FINISH_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -80,7 +84,11 @@ class Command(_message.Message):
     mount_disable: MountDisable
     mount_tune: MountTune
     kv_upgrade: KvUpgrade
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., mount_write: _Optional[_Union[MountWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ..., kv_upgrade: _Optional[_Union[KvUpgrade, _Mapping]] = ...) -> None: ...
+    rekey_commit: RekeyCommit
+    generate_root_start: GenerateRootStart
+    generate_root_share: GenerateRootShare
+    generate_root_finish: GenerateRootFinish
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., mount_write: _Optional[_Union[MountWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ..., kv_upgrade: _Optional[_Union[KvUpgrade, _Mapping]] = ..., rekey_commit: _Optional[_Union[RekeyCommit, _Mapping]] = ..., generate_root_start: _Optional[_Union[GenerateRootStart, _Mapping]] = ..., generate_root_share: _Optional[_Union[GenerateRootShare, _Mapping]] = ..., generate_root_finish: _Optional[_Union[GenerateRootFinish, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -135,7 +143,7 @@ class KvPut(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ..., version: _Optional[int] = ..., has_cas: _Optional[bool] = ..., cas: _Optional[int] = ..., record: _Optional[_Union[_records_pb2.KvVersionRecord, _Mapping]] = ...) -> None: ...
 
 class KvSetVersionState(_message.Message):
-    __slots__ = ("namespace", "mount", "path", "action", "versions", "latest")
+    __slots__ = ("namespace", "mount", "path", "action", "versions", "latest", "retention")
     class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         SOFT_DELETE: _ClassVar[KvSetVersionState.Action]
@@ -150,13 +158,15 @@ class KvSetVersionState(_message.Message):
     ACTION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     LATEST_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     mount: str
     path: str
     action: KvSetVersionState.Action
     versions: _containers.RepeatedScalarFieldContainer[int]
     latest: bool
-    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ..., action: _Optional[_Union[KvSetVersionState.Action, str]] = ..., versions: _Optional[_Iterable[int]] = ..., latest: _Optional[bool] = ...) -> None: ...
+    retention: bool
+    def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., path: _Optional[str] = ..., action: _Optional[_Union[KvSetVersionState.Action, str]] = ..., versions: _Optional[_Iterable[int]] = ..., latest: _Optional[bool] = ..., retention: _Optional[bool] = ...) -> None: ...
 
 class KvWriteMetadata(_message.Message):
     __slots__ = ("namespace", "mount", "path", "max_versions", "cas_required", "delete_version_after_ns", "custom_metadata", "set_custom_metadata", "destroy_protection")
@@ -418,7 +428,7 @@ class SweptMount(_message.Message):
     def __init__(self, mount: _Optional[_Union[MountRef, _Mapping]] = ..., keys: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class MountTune(_message.Message):
-    __slots__ = ("namespace", "path", "auth", "description", "set_options", "options")
+    __slots__ = ("namespace", "path", "auth", "description", "set_options", "options", "set_lease_ttls", "default_lease_ttl_ns", "max_lease_ttl_ns")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -432,13 +442,59 @@ class MountTune(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SET_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SET_LEASE_TTLS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_LEASE_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LEASE_TTL_NS_FIELD_NUMBER: _ClassVar[int]
     namespace: str
     path: str
     auth: bool
     description: str
     set_options: bool
     options: _containers.ScalarMap[str, str]
-    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ..., description: _Optional[str] = ..., set_options: _Optional[bool] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    set_lease_ttls: bool
+    default_lease_ttl_ns: int
+    max_lease_ttl_ns: int
+    def __init__(self, namespace: _Optional[str] = ..., path: _Optional[str] = ..., auth: _Optional[bool] = ..., description: _Optional[str] = ..., set_options: _Optional[bool] = ..., options: _Optional[_Mapping[str, str]] = ..., set_lease_ttls: _Optional[bool] = ..., default_lease_ttl_ns: _Optional[int] = ..., max_lease_ttl_ns: _Optional[int] = ...) -> None: ...
+
+class RekeyCommit(_message.Message):
+    __slots__ = ("previous_sealed_root_key", "sealed_root_key", "secret_shares", "secret_threshold")
+    PREVIOUS_SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
+    SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    previous_sealed_root_key: bytes
+    sealed_root_key: bytes
+    secret_shares: int
+    secret_threshold: int
+    def __init__(self, previous_sealed_root_key: _Optional[bytes] = ..., sealed_root_key: _Optional[bytes] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ...) -> None: ...
+
+class GenerateRootStart(_message.Message):
+    __slots__ = ("attempt", "cancel")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    attempt: _records_pb2.GenerateRootAttempt
+    cancel: bool
+    def __init__(self, attempt: _Optional[_Union[_records_pb2.GenerateRootAttempt, _Mapping]] = ..., cancel: _Optional[bool] = ...) -> None: ...
+
+class GenerateRootShare(_message.Message):
+    __slots__ = ("nonce", "sealed_share", "fingerprint")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SEALED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    nonce: str
+    sealed_share: bytes
+    fingerprint: bytes
+    def __init__(self, nonce: _Optional[str] = ..., sealed_share: _Optional[bytes] = ..., fingerprint: _Optional[bytes] = ...) -> None: ...
+
+class GenerateRootFinish(_message.Message):
+    __slots__ = ("nonce", "token", "failed")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    nonce: str
+    token: TokenCreate
+    failed: bool
+    def __init__(self, nonce: _Optional[str] = ..., token: _Optional[_Union[TokenCreate, _Mapping]] = ..., failed: _Optional[bool] = ...) -> None: ...
 
 class KvUpgrade(_message.Message):
     __slots__ = ("namespace", "mount", "ref", "entries", "finish")

@@ -44,7 +44,7 @@ class KeyRecord(_message.Message):
     def __init__(self, term: _Optional[int] = ..., install_time_ns: _Optional[int] = ..., sealed_key: _Optional[bytes] = ...) -> None: ...
 
 class MountRecord(_message.Message):
-    __slots__ = ("path", "type", "accessor", "uuid", "description", "options", "kv_config", "created_time_ns")
+    __slots__ = ("path", "type", "accessor", "uuid", "description", "options", "kv_config", "created_time_ns", "default_lease_ttl_ns", "max_lease_ttl_ns")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,8 @@ class MountRecord(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     KV_CONFIG_FIELD_NUMBER: _ClassVar[int]
     CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_LEASE_TTL_NS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LEASE_TTL_NS_FIELD_NUMBER: _ClassVar[int]
     path: str
     type: str
     accessor: str
@@ -68,7 +70,27 @@ class MountRecord(_message.Message):
     options: _containers.ScalarMap[str, str]
     kv_config: KvConfig
     created_time_ns: int
-    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., accessor: _Optional[str] = ..., uuid: _Optional[str] = ..., description: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., kv_config: _Optional[_Union[KvConfig, _Mapping]] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+    default_lease_ttl_ns: int
+    max_lease_ttl_ns: int
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., accessor: _Optional[str] = ..., uuid: _Optional[str] = ..., description: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ..., kv_config: _Optional[_Union[KvConfig, _Mapping]] = ..., created_time_ns: _Optional[int] = ..., default_lease_ttl_ns: _Optional[int] = ..., max_lease_ttl_ns: _Optional[int] = ...) -> None: ...
+
+class GenerateRootAttempt(_message.Message):
+    __slots__ = ("nonce", "sealed_otp", "sealed_shares", "fingerprints", "required", "started_time_ns", "otp_length")
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SEALED_OTP_FIELD_NUMBER: _ClassVar[int]
+    SEALED_SHARES_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINTS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    OTP_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    nonce: str
+    sealed_otp: bytes
+    sealed_shares: _containers.RepeatedScalarFieldContainer[bytes]
+    fingerprints: _containers.RepeatedScalarFieldContainer[bytes]
+    required: int
+    started_time_ns: int
+    otp_length: int
+    def __init__(self, nonce: _Optional[str] = ..., sealed_otp: _Optional[bytes] = ..., sealed_shares: _Optional[_Iterable[bytes]] = ..., fingerprints: _Optional[_Iterable[bytes]] = ..., required: _Optional[int] = ..., started_time_ns: _Optional[int] = ..., otp_length: _Optional[int] = ...) -> None: ...
 
 class KvConfig(_message.Message):
     __slots__ = ("max_versions", "cas_required", "delete_version_after_ns")
@@ -128,7 +150,7 @@ class KvVersionRecord(_message.Message):
     def __init__(self, value: _Optional[_Union[Envelope, _Mapping]] = ...) -> None: ...
 
 class TokenRecord(_message.Message):
-    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path", "namespace_id", "mount_path", "mount_uuid", "ancestors_expire_ns")
+    __slots__ = ("accessor", "policies", "display_name", "creation_time_ns", "ttl_ns", "namespace", "parent_accessor", "meta", "renewable", "token_hash", "type", "issued_ttl_ns", "explicit_max_ttl_ns", "period_ns", "num_uses", "auth_path", "namespace_id", "mount_path", "mount_uuid", "ancestors_expire_ns", "bound_cidrs")
     class MetaEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +178,7 @@ class TokenRecord(_message.Message):
     MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
     MOUNT_UUID_FIELD_NUMBER: _ClassVar[int]
     ANCESTORS_EXPIRE_NS_FIELD_NUMBER: _ClassVar[int]
+    BOUND_CIDRS_FIELD_NUMBER: _ClassVar[int]
     accessor: str
     policies: _containers.RepeatedScalarFieldContainer[str]
     display_name: str
@@ -176,7 +199,8 @@ class TokenRecord(_message.Message):
     mount_path: str
     mount_uuid: str
     ancestors_expire_ns: int
-    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ..., mount_path: _Optional[str] = ..., mount_uuid: _Optional[str] = ..., ancestors_expire_ns: _Optional[int] = ...) -> None: ...
+    bound_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ..., mount_path: _Optional[str] = ..., mount_uuid: _Optional[str] = ..., ancestors_expire_ns: _Optional[int] = ..., bound_cidrs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NamespaceRecord(_message.Message):
     __slots__ = ("path", "id", "created_time_ns", "custom_metadata")
@@ -198,18 +222,24 @@ class NamespaceRecord(_message.Message):
     def __init__(self, path: _Optional[str] = ..., id: _Optional[str] = ..., created_time_ns: _Optional[int] = ..., custom_metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UserpassUser(_message.Message):
-    __slots__ = ("password_hash", "token_policies", "token_ttl_ns", "token_max_ttl_ns", "created_time_ns")
+    __slots__ = ("password_hash", "token_policies", "token_ttl_ns", "token_max_ttl_ns", "created_time_ns", "token_bound_cidrs", "token_type", "token_period_ns")
     PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
     TOKEN_POLICIES_FIELD_NUMBER: _ClassVar[int]
     TOKEN_TTL_NS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_MAX_TTL_NS_FIELD_NUMBER: _ClassVar[int]
     CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_BOUND_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
     password_hash: str
     token_policies: _containers.RepeatedScalarFieldContainer[str]
     token_ttl_ns: int
     token_max_ttl_ns: int
     created_time_ns: int
-    def __init__(self, password_hash: _Optional[str] = ..., token_policies: _Optional[_Iterable[str]] = ..., token_ttl_ns: _Optional[int] = ..., token_max_ttl_ns: _Optional[int] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+    token_bound_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    token_type: str
+    token_period_ns: int
+    def __init__(self, password_hash: _Optional[str] = ..., token_policies: _Optional[_Iterable[str]] = ..., token_ttl_ns: _Optional[int] = ..., token_max_ttl_ns: _Optional[int] = ..., created_time_ns: _Optional[int] = ..., token_bound_cidrs: _Optional[_Iterable[str]] = ..., token_type: _Optional[str] = ..., token_period_ns: _Optional[int] = ...) -> None: ...
 
 class LoginState(_message.Message):
     __slots__ = ("failures", "locked_until_ns", "last_failure_ns")

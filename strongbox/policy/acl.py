@@ -296,6 +296,27 @@ class ACL:
             return _DENY_ONLY
         return found
 
+    def has_access_under(self, mount_path: str) -> bool:
+        """Whether any rule grants something (not deny) at or below `mount_path` (Vault's
+        `hasMountAccess`, used by sys/internal/ui/mounts to say what a mount is)."""
+        if self.is_root:
+            return True
+        mount_path = mount_path.lstrip("/")
+        for table in (self._exact, self._prefix):
+            for path, caps in table.items():
+                if DENY in caps:
+                    continue
+                if path.startswith(mount_path) or (table is self._prefix
+                                                   and mount_path.startswith(path)):
+                    return True
+        mount_parts = mount_path.rstrip("/").split("/")
+        for rule in self._segment:
+            if DENY not in rule.capabilities and all(
+                    want in ("+", part) for want, part in zip(rule.parts, mount_parts,
+                                                               strict=False)):
+                return True
+        return False
+
     def allows(self, path: str, capability: str) -> bool:
         """Whether a request on `path` needing `capability` is permitted."""
         if capability not in GRANTS:

@@ -12,9 +12,12 @@ Contract:
   `create read update patch delete list sudo deny`. A list that names `deny`
   means deny only (Vault). Vault's other keys (`allowed_parameters`,
   `denied_parameters`, `required_parameters`, `min_wrapping_ttl`,
-  `max_wrapping_ttl`, `mfa_methods`, `control_group`, the legacy `policy`,
-  `comment`) are rejected rather than ignored: a policy that silently lost a
+  `max_wrapping_ttl`, `mfa_methods`, `control_group`, `comment`) are
+  rejected rather than ignored: a policy that silently lost a
   parameter constraint would grant more than its author wrote.
+- The legacy `policy = "deny" | "read" | "write" | "sudo"` line is accepted and
+  mapped as Vault maps it (`_LEGACY`); with `capabilities` beside it the two add
+  up, except `deny`, which wins.
 - Globs: `*` only as the last character, `+` only as a whole segment, no `.`,
   `..` or empty segments, no identity templating (`{{...}}`). One leading `/`
   is dropped, as Vault does.
@@ -57,7 +60,14 @@ _UNSUPPORTED = {
     "max_wrapping_ttl": "wrapping TTL constraints are not supported",
     "mfa_methods": "MFA constraints are not supported",
     "control_group": "control groups are not supported",
-    "policy": 'the legacy "policy" key is not supported: write capabilities = [...] instead',
+}
+# Vault's pre-0.9 `policy = "..."` inside a path block, mapped as vault/policy.go maps it:
+# added to `capabilities` when both are given, except deny, which replaces them.
+_LEGACY = {
+    "deny": frozenset({DENY}),
+    "read": frozenset({"read", "list"}),
+    "write": frozenset({"create", "read", "update", "delete", "list"}),
+    "sudo": frozenset({"create", "read", "update", "delete", "list", "sudo"}),
 }
 _VALID = ", ".join(CAPABILITIES)
 
@@ -127,19 +137,33 @@ def _rule(block: Block) -> Rule:
     if problem is not None:
         raise SyntaxProblem(block.pos, f"{where}: {problem}")
     capabilities: frozenset[str] | None = None
+    legacy: frozenset[str] | None = None
     for attr in block.attrs:
+        if attr.key == "policy":
+            if legacy is not None:
+                raise SyntaxProblem(attr.pos, f"{where}: policy is given twice")
+            legacy = _legacy(where, attr.value)
+            continue
         if attr.key != "capabilities":
             reason = _UNSUPPORTED.get(attr.key)
             detail = (f"{_quoted(attr.key)}: {reason}" if reason
                       else f"unknown key {_quoted(attr.key)}")
-            raise SyntaxProblem(attr.pos, f"{where}: {detail}; only \"capabilities\" is "
-                                          "allowed in a path block")
+            raise SyntaxProblem(attr.pos, f"{where}: {detail}; only \"capabilities\" (or the "
+                                          "legacy \"policy\") is allowed in a path block")
         if capabilities is not None:
             raise SyntaxProblem(attr.pos, f"{where}: capabilities is given twice")
         capabilities = _capabilities(where, attr.value)
-    if capabilities is None:
+    if capabilities is None and legacy is None:
         raise SyntaxProblem(block.pos, f"{where}: missing capabilities = [...]")
-    return Rule(path, capabilities)
+    merged = (capabilities or frozenset()) | (legacy or frozenset())
+    return Rule(path, frozenset({DENY}) if DENY in merged else merged)
+
+
+def _legacy(where: str, value: Value) -> frozenset[str]:
+    if not isinstance(value, Str) or value.text not in _LEGACY:
+        raise SyntaxProblem(value.pos, f"{where}: the legacy policy must be one of "
+                                       f"\"deny\", \"read\", \"write\", \"sudo\"")
+    return _LEGACY[value.text]
 
 
 def _capabilities(where: str, value: Value) -> frozenset[str]:

@@ -28,6 +28,7 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state import (
     apply_audit,
     apply_auth,
+    apply_keys,
     apply_login,
     apply_mount,
     apply_ns,
@@ -105,6 +106,7 @@ HANDLERS: dict[str, Handler] = {
     "mount_enable": apply_ns.apply_mount_enable,
     "mount_disable": apply_ns.apply_mount_disable,
     "mount_tune": apply_ns.apply_mount_tune,
+    **apply_keys.HANDLERS,
 }
 
 

@@ -138,6 +138,9 @@ def apply_mount_tune(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comman
     if op.set_options:
         mount.options.clear()
         mount.options.update(op.options)
+    if op.set_lease_ttls:
+        mount.default_lease_ttl_ns = op.default_lease_ttl_ns
+        mount.max_lease_ttl_ns = op.max_lease_ttl_ns
     txn.put(key, mount.SerializeToString(), db=db)
     bump_mounts(store, txn)
     return Result(code=Result.OK)

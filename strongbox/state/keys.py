@@ -14,6 +14,7 @@ RESTORE = b"restore"  # id of a snapshot restore in progress
 AUDIT_GENERATION = b"audit_gen"  # bumped by every audit device change
 POLICY_GENERATION = b"policy_gen"  # bumped by every policy change (ACL caches key on it)
 MOUNT_GENERATION = b"mount_gen"  # bumped by every mount-table change (the router caches on it)
+GENERATE_ROOT = b"generate-root"  # the GenerateRootAttempt in progress, if any
 LAST_APPLIED_TIME = b"last_time"  # the latest Command.time_ns applied (apply clamps to it)
 
 

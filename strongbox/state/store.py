@@ -330,6 +330,10 @@ class Store:
     def cluster(self) -> rec.ClusterRecord | None:
         return self._get_record("meta", keys.CLUSTER, rec.ClusterRecord)
 
+    def generate_root_attempt(self) -> rec.GenerateRootAttempt | None:
+        """The break-glass root generation in progress (sys/generate-root), if any."""
+        return self._get_record("meta", keys.GENERATE_ROOT, rec.GenerateRootAttempt)
+
     # --- keyring ----------------------------------------------------------
 
     def key_record(self, name: str) -> rec.KeyRecord | None:
@@ -470,6 +474,23 @@ class Store:
                 if not children or children[-1] != child:
                     children.append(child)
         return children
+
+    def kv_metadata_scan(self, namespace: str, mount: str
+                         ) -> list[tuple[str, rec.KvMetadataRecord]]:
+        """(path, metadata) of every KV v2 secret of a mount, in key order (the sweeper)."""
+        start = keys.kv_meta_key(namespace, mount, "")
+        out: list[tuple[str, rec.KvMetadataRecord]] = []
+        active = self._active
+        with active.env.begin(db=active.db["kv_meta"]) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_range(start):
+                return out
+            for key, value in cursor.iternext():
+                if not bytes(key).startswith(start):
+                    break
+                out.append((bytes(key)[len(start):].decode(),
+                            rec.KvMetadataRecord.FromString(bytes(value))))
+        return out
 
     def idempotent_result(self, request_id: str) -> rec.ApplyResult | None:
         return self._get_record("idempotency", request_id.encode(), rec.ApplyResult)

@@ -104,7 +104,9 @@ def test_hvac_role_secret_id_login_and_the_token_has_the_roles_policies(
     assert auth["client_token"].startswith("sbs.") and app.token == auth["client_token"]
     assert sorted(auth["policies"]) == ["ar-app", "default"]
     assert 3500 <= auth["lease_duration"] <= 3600
-    assert auth["token_type"] == "service" and auth["metadata"] == {"role_name": "web"}
+    # Vault: the secret id's metadata is in auth.metadata, with role_name
+    assert auth["token_type"] == "service" and \
+        auth["metadata"] == {"host": "ci-1", "role_name": "web"}
     me = app.lookup_token()["data"]
     assert sorted(me["policies"]) == ["ar-app", "default"] and me["ttl"] > 3500
     assert app.secrets.kv.v2.read_secret_version(
@@ -130,10 +132,11 @@ def test_a_single_use_secret_id_logs_in_once(node: ReadyNode) -> None:
     first = raw_login(node, "ar-once", role_id, secret["secret_id"])
     assert first.status_code == 200, first.text
     assert refused(raw_login(node, "ar-once", role_id, secret["secret_id"]))
-    # the spent secret id is gone for lookups too
+    # the spent secret id is gone for lookups too: Vault's 204 with no body
     with node.root as raw:
-        assert raw.post("/v1/auth/ar-once/role/once/secret-id/lookup",
-                        json={"secret_id": secret["secret_id"]}).status_code == 404
+        gone = raw.post("/v1/auth/ar-once/role/once/secret-id/lookup",
+                        json={"secret_id": secret["secret_id"]})
+        assert (gone.status_code, gone.content) == (204, b"")
 
 
 def test_two_concurrent_logins_with_one_single_use_secret_id_yield_one_token(
@@ -270,8 +273,7 @@ def test_a_wrong_secret_id_and_a_wrong_role_id_get_the_same_answer(node: ReadyNo
         assert anon.post("/v1/auth/ar-wrong/login", json={"secret_id": secret_a}) \
             .status_code == 400
         assert anon.post("/v1/auth/ar-wrong/login",
-                         json={"role_id": role_a, "secret_id": secret_a, "x": 1}) \
-            .status_code == 400
+                         json={"role_id": role_a, "secret_id": 7}).status_code == 400
 
 
 def test_a_custom_role_id_replaces_the_generated_one_and_cannot_be_taken_twice(
@@ -427,7 +429,7 @@ def test_bad_role_definitions_are_refused(node: ReadyNode) -> None:
     with node.root as raw:
         for body in ({"token_type": "bulk"}, {"secret_id_num_uses": -1},
                      {"bind_secret_id": False}, {"token_ttl": "soon"},
-                     {"secret_id_bound_cidrs": ["300.1.2.3/8"]}, {"colour": "blue"}):
+                     {"secret_id_bound_cidrs": ["300.1.2.3/8"]}, {"token_num_uses": "many"}):
             answer = raw.post("/v1/auth/ar-badrole/role/kappa", json=body)
             assert answer.status_code == 400, (body, answer.text)
         assert raw.get("/v1/auth/ar-badrole/role/kappa").status_code == 404

@@ -118,7 +118,8 @@ def test_seal_unseal_and_disable_with_a_device_enabled(
         before = path.read_text()
         client.get("/v1/sys/key-status")
         assert path.read_text() == before
-        assert client.delete("/v1/sys/audit/file").status_code == 404
+        # Vault: disabling a device that is not there succeeds (it was a 404)
+        assert client.delete("/v1/sys/audit/file").status_code == 204
         bad = client.put("/v1/sys/audit/other", json={"type": "syslog"})
         assert bad.status_code == 400
         unknown = client.put("/v1/sys/audit/other", json={

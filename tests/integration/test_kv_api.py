@@ -42,7 +42,8 @@ def test_check_and_set(node: ReadyNode) -> None:
                       json={"data": {"a": 1}, "options": {"cas": 0}}).status_code == 200
         again = c.post(f"/v1/secret/data/{path}", json={"data": {"a": 2}, "options": {"cas": 0}})
         assert again.status_code == 400
-        assert "current version: 1" in again.json()["errors"][0]
+        assert again.json()["errors"] == [
+            "check-and-set parameter did not match the current version"]
         assert c.post(f"/v1/secret/data/{path}",
                       json={"data": {"a": 2}, "options": {"cas": 1}}).status_code == 200
         assert c.get(f"/v1/secret/data/{path}").json()["data"]["data"] == {"a": 2}

@@ -284,8 +284,22 @@ def test_a_refused_tune_does_not_upgrade_the_mount(node: ReadyNode) -> None:
     mount(node, "kv1-refused")
     with node.root as c:
         assert c.put("/v1/kv1-refused/app/db", json={"a": "b"}).status_code == 204
-        tuned = c.post("/v1/sys/mounts/kv1-refused/tune",
-                       json={"options": {"version": "2"}, "max_lease_ttl": "1h"})
-        assert tuned.status_code == 400 and "cannot be tuned" in tuned.text
+        tuned = c.post("/v1/sys/mounts/kv1-refused/tune",  # a bad TTL: nothing changes
+                       json={"options": {"version": "2"}, "max_lease_ttl": "9999h"})
+        assert tuned.status_code == 400 and "cannot exceed" in tuned.text
         assert c.get("/v1/kv1-refused/app/db").json()["data"] == {"a": "b"}
+        assert c.get("/v1/sys/mounts/kv1-refused/tune").json()["data"]["max_lease_ttl"] \
+            == 768 * 3600
     assert version_of(node, "kv1-refused") == "1"
+
+
+def test_a_tune_with_an_upgrade_and_lease_ttls_applies_both(node: ReadyNode) -> None:
+    mount(node, "kv1-ttl")
+    with node.root as c:
+        assert c.put("/v1/kv1-ttl/app/db", json={"a": "b"}).status_code == 204
+        tuned = c.post("/v1/sys/mounts/kv1-ttl/tune", json={
+            "options": {"version": "2"}, "max_lease_ttl": "2h", "default_lease_ttl": "1h"})
+        assert tuned.status_code == 204, tuned.text
+        read = c.get("/v1/sys/mounts/kv1-ttl/tune").json()["data"]
+        assert (read["default_lease_ttl"], read["max_lease_ttl"]) == (3600, 7200)
+    assert version_of(node, "kv1-ttl") == "2"

@@ -44,7 +44,9 @@ def test_mount_input_is_checked(node: ReadyNode) -> None:
             ("/v1/sys/mounts/x", {"type": "nosuch"}, "unknown secrets engine"),
             ("/v1/sys/mounts/sys", {"type": "kv"}, "invalid mount path"),
             ("/v1/sys/mounts/x", {}, "missing required field"),
-            ("/v1/sys/mounts/secret/tune", {"max_lease_ttl": "1h"}, "cannot be tuned"),
+            ("/v1/sys/mounts/secret/tune", {"max_lease_ttl": "9999h"}, "cannot exceed"),
+            ("/v1/sys/mounts/secret/tune", {"default_lease_ttl": "2h", "max_lease_ttl": "1h"},
+             "cannot be greater"),
         ]
         for path, body, message in cases:
             answer = raw.post(path, json=body)

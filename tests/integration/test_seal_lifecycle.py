@@ -46,7 +46,6 @@ def test_init_returns_shares_once_and_rejects_second_init(fresh_server: ServerPr
     {"secret_shares": "3", "secret_threshold": 2},
     {"secret_shares": 3},
     {"secret_shares": 3, "secret_threshold": 2, "pgp_keys": ["a", "b", "c"]},
-    {"secret_shares": 3, "secret_threshold": 2, "bogus": 1},
 ])
 def test_bad_init_requests_are_400_and_leave_node_uninitialized(
         fresh_server: ServerProcess, body: dict[str, object]) -> None:

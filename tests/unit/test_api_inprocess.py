@@ -52,10 +52,17 @@ def test_kv_version_1_serves_put_get_list_delete(api: InProcessApi) -> None:
     assert api.request("GET", "old/team/a").status_code == 404
 
 
-def test_bad_input_is_a_400_that_names_the_field(api: InProcessApi) -> None:
+def test_an_unknown_field_is_ignored_with_vaults_warning(api: InProcessApi) -> None:
     answer = api.request("POST", "secret/data/x", json={"data": {"a": "1"}, "colour": "red"})
+    assert answer.status_code == 200  # Vault ignores it and says so; it was a 400 before
+    assert answer.json()["warnings"] == [
+        "Endpoint ignored these unrecognized parameters: [colour]"]
+
+
+def test_a_mistyped_known_field_is_still_a_400_that_names_it(api: InProcessApi) -> None:
+    answer = api.request("POST", "secret/data/x", json={"data": "text"})
     assert answer.status_code == 400
-    assert any("colour" in e for e in answer.json()["errors"])
+    assert any("'data'" in e for e in answer.json()["errors"])
 
 
 def test_no_token_is_a_403_and_a_sealed_node_a_503(api: InProcessApi) -> None:

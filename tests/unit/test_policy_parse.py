@@ -153,7 +153,7 @@ A_OK = 'path "ok" {\n  capabilities = ["read"]\n}\n'
      "wrapping TTL"),
     ('path "a" {\n  capabilities = ["read"]\n  max_wrapping_ttl = 300\n}\n', 3, 3,
      "wrapping TTL"),
-    ('path "a" {\n  policy = "read"\n}\n', 2, 3, "legacy"),
+    ('path "a" {\n  policy = "admin"\n}\n', 2, 12, "legacy policy must be one of"),
     ('path "a" {\n  capabilities = ["read"]\n  colour = "blue"\n}\n', 3, 3,
      'unknown key "colour"'),
     ('path "a" {\n  capabilities = ["read"]\n  allowed_parameters {\n  }\n}\n', 3, 3,
@@ -278,3 +278,22 @@ def test_long_paths_and_capabilities_are_truncated_in_the_message() -> None:
     assert len(str(error)) < 300
     error = error_of('path "a" { capabilities = ["' + "r" * 5000 + '"] }')
     assert len(str(error)) < 300
+
+
+@pytest.mark.parametrize(("legacy", "expected"), [
+    ("read", {"read", "list"}),
+    ("write", {"create", "read", "update", "delete", "list"}),
+    ("sudo", {"create", "read", "update", "delete", "list", "sudo"}),
+    ("deny", {"deny"}),
+])
+def test_the_legacy_policy_line_maps_to_capabilities_as_vault(legacy: str,
+                                                               expected: set[str]) -> None:
+    policy = parse_policy("old", f'path "secret/*" {{\n  policy = "{legacy}"\n}}\n')
+    assert set(policy.rules[0].capabilities) == expected
+
+
+def test_a_legacy_policy_adds_to_capabilities_and_deny_wins() -> None:
+    both = parse_policy("old", 'path "a" {\n  policy = "read"\n  capabilities = ["sudo"]\n}\n')
+    assert set(both.rules[0].capabilities) == {"read", "list", "sudo"}
+    denied = parse_policy("old", 'path "a" {\n  policy = "deny"\n  capabilities = ["read"]\n}\n')
+    assert set(denied.rules[0].capabilities) == {"deny"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import lmdb
 
+from strongbox.engines.kv import retention
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
@@ -75,8 +76,8 @@ def put_version(store: Store, txn: lmdb.Transaction, op: cmd_pb.KvPut, now_ns: i
                       message="check-and-set parameter required for this call")
     if op.has_cas and op.cas != meta.current_version:
         return Result(code=Result.CAS_MISMATCH, version=meta.current_version,
-                      message="check-and-set parameter did not match the current version "
-                              f"(current version: {meta.current_version})")
+                      # Vault's exact text: clients compare it
+                      message="check-and-set parameter did not match the current version")
     if op.version != meta.current_version + 1:
         return Result(code=Result.CONFLICT, version=meta.current_version,
                       message="the secret changed while the write was prepared; retry")
@@ -105,6 +106,8 @@ def apply_set_version_state(store: Store, txn: lmdb.Transaction,
     if meta is None:
         return Result(code=Result.OK)  # as Vault: deleting what does not exist succeeds
     action = cmd_pb.KvSetVersionState
+    if op.retention:
+        return _retire(store, txn, command, meta_key, meta)
     if op.action == action.DESTROY and meta.destroy_protection:
         return Result(code=Result.DESTROY_PROTECTED,
                       message="destroy_protection is set on this secret; "
@@ -127,6 +130,23 @@ def apply_set_version_state(store: Store, txn: lmdb.Transaction,
     meta.updated_time_ns = command.time_ns
     txn.put(meta_key, meta.SerializeToString(), db=store.db["kv_meta"])
     return Result(code=Result.OK)
+
+
+def _retire(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command, meta_key: bytes,
+            meta: rec.KvMetadataRecord) -> Result:
+    """The retention sweep: destroy what is still past delete_version_after now (the rule
+    is re-checked here; destroy protection wins). `version` = how many were destroyed."""
+    op = command.kv_set_version_state
+    mount = _mount(store, txn, op.namespace, op.mount)
+    config = mount.kv_config if mount is not None else rec.KvConfig()
+    due = set(retention.lapsed_versions(meta, config, command.time_ns)) & set(op.versions)
+    for version in sorted(due):
+        meta.versions[version].destroyed = True
+        txn.delete(keys.kv_data_key(op.namespace, op.mount, op.path, version),
+                   db=store.db["kv_data"])
+    if due:
+        txn.put(meta_key, meta.SerializeToString(), db=store.db["kv_meta"])
+    return Result(code=Result.OK, version=len(due))
 
 
 def apply_write_metadata(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:

@@ -149,7 +149,7 @@ class KvEngine:
             version = current["metadata"]["version"]
             if cas is not None and cas != version:
                 raise CasMismatch("check-and-set parameter did not match the current "
-                                  f"version (current version: {version})")
+                                  "version")  # Vault's exact text
             try:
                 return await self.put(at, merge_patch(current["data"], patch), cas,
                                       expect_current=version)
