@@ -49,6 +49,9 @@ class ListenerConfig:
     tls_disable: bool = False
     # "tls12" (default: older clients still connect) or "tls13"; Vault's option name
     tls_min_version: str = "tls12"
+    # PEM bundle of CAs whose client certificates the listener asks for (optional for the
+    # client, verified when sent): what the cert auth method logs in with. Vault's name.
+    tls_client_ca_file: str = ""
 
     @property
     def minimum_tls(self) -> ssl.TLSVersion:
@@ -254,6 +257,13 @@ def _validate(config: NodeConfig) -> None:
                                   "required unless listener.tls_disable = true")
             if not Path(value).is_file():
                 raise ConfigError(f"listener.{key}", f"file {value!r} does not exist")
+    if listener.tls_client_ca_file:
+        if listener.tls_disable:
+            raise ConfigError("listener.tls_client_ca_file", "client certificates need TLS: "
+                              "unset it or listener.tls_disable")
+        if not Path(listener.tls_client_ca_file).is_file():
+            raise ConfigError("listener.tls_client_ca_file",
+                              f"file {listener.tls_client_ca_file!r} does not exist")
     if config.limits.max_request_bytes < 1024:
         raise ConfigError("limits.max_request_bytes", "must be at least 1024")
     if not math.isfinite(config.limits.write_timeout_s) or config.limits.write_timeout_s <= 0:

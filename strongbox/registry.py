@@ -9,7 +9,7 @@ finds the one serving a mount record.
 
 from __future__ import annotations
 
-from strongbox.auth import approle, jwt, kubernetes, userpass
+from strongbox.auth import approle, cert, jwt, kubernetes, userpass
 from strongbox.backend.contract import Backend
 from strongbox.engines.kv import backend as kv
 from strongbox.engines.kv1 import backend as kv1
@@ -22,6 +22,7 @@ BACKENDS: tuple[Backend, ...] = (
     approle.BACKEND,
     kubernetes.BACKEND,
     jwt.BACKEND,
+    cert.BACKEND,
 )
 # Types Vault has that arrive with later work: named in the error, not "unknown".
 LATER = {"transit": "the Transit engine", "database": "the database engine"}

@@ -177,6 +177,9 @@ class Node:
             ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_keep_alive=65,
             timeout_graceful_shutdown=3,
             ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
+            # cert auth: ask for a client certificate, verify it against this bundle
+            ssl_ca_certs=listener.tls_client_ca_file or None,
+            ssl_cert_reqs=ssl.CERT_OPTIONAL if listener.tls_client_ca_file else ssl.CERT_NONE,
         )
         config.load()
         if config.ssl is not None:  # explicit, not left to the Python default

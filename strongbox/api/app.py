@@ -48,7 +48,7 @@ from strongbox.api.audit_entries import audit_refusal, audited
 from strongbox.api.router import Router, Target
 from strongbox.auth import token_roles, token_store
 from strongbox.backend.context import CAPABILITY, Context, PathTable, namespace_prefix
-from strongbox.backend.request import LIST, Request, ignored_warning
+from strongbox.backend.request import CLIENT_CERT, LIST, Request, ignored_warning
 from strongbox.backend.response import (
     HSTS,
     SECURITY_HEADERS,
@@ -239,7 +239,8 @@ class StrongBoxApp:
         request = Request(method=method, path=rel.rstrip("/") if method != LIST else rel,
                           query=query, headers=headers, body=body, request_id=request_id,
                           remote_addr=str(client[0]), namespace=namespace,
-                          query_string=scope.get("query_string", b"").decode("latin-1"))
+                          query_string=scope.get("query_string", b"").decode("latin-1"),
+                          client_cert=scope.get(CLIENT_CERT, b""))
         early = await self._consistency(request, scope["path"])
         if early is not None:
             return early

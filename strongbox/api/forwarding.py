@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Tracer
 
-from strongbox.backend.request import Request
+from strongbox.backend.request import CLIENT_CERT, Request
 from strongbox.backend.response import Response
 from strongbox.core import Core, WriteOrigin
 from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed, RateLimited
@@ -97,7 +97,8 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
         method=request.method, path=raw_path, query=request.query_string,
         headers=[pb.Header(name=k, value=v) for k, v in request.headers.items()
                  if k not in ("host", "content-length", "connection")],
-        body=request.body, remote_addr=request.remote_addr, request_id=request.request_id)
+        body=request.body, remote_addr=request.remote_addr, request_id=request.request_id,
+        client_cert=request.client_cert)
     try:
         answer = await _call(stub, message)
     except grpc.RpcError as exc:
@@ -167,7 +168,9 @@ async def _run(app: AsgiApp, request: pb.HttpRequest, peer: str) -> pb.HttpRespo
              "query_string": request.query.encode("latin-1"), "headers": headers,
              "client": (request.remote_addr, 0), "http_version": "1.1", "scheme": "https",
              # one request id on both nodes (logs, audit); a scope key, so no client can set it
-             "strongbox.request_id": request.request_id}
+             "strongbox.request_id": request.request_id,
+             # the certificate the member's listener verified (the gRPC peer is a member)
+             CLIENT_CERT: request.client_cert}
     sent = False
     out = pb.HttpResponse()
 

@@ -23,6 +23,12 @@ Schema = Mapping[str, tuple[type, ...]]
 LIST = "LIST"
 
 
+# The ASGI scope key carrying the verified client certificate (DER): set by the HTTP
+# protocol from the TLS connection and by forwarding from a member's request. A scope
+# key, not a header, so no client can set it.
+CLIENT_CERT = "strongbox.client_cert"
+
+
 @dataclass(slots=True)
 class Request:
     method: str                   # GET PUT POST PATCH DELETE HEAD LIST
@@ -39,6 +45,9 @@ class Request:
     idempotency: tuple[str, bytes] | None = None
     write_index: int = 0          # Raft index of the request's last write: X-Vault-Index
     ignored: list[str] = field(default_factory=list)  # unknown body fields (a warning)
+    # DER of the client certificate the TLS handshake verified (b"": none); set only from
+    # the connection (or a member's forwarded request), never from anything a client sends
+    client_cert: bytes = b""
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
     @property

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astrongbox/pb/cluster.proto\x12\x0cstrongbox.pb\"\x0e\n\x0cHelloRequest\"1\n\rHelloResponse\x12\x0e\n\x06member\x18\x01 \x01(\x08\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\"\x1e\n\x0bJoinRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\x1f\n\x0cJoinResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"\x1c\n\tRaftFrame\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\t\n\x07RaftAck\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x98\x01\n\x0bHttpRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x07headers\x18\x04 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x13\n\x0bremote_addr\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"S\n\x0cHttpResponse\x12\x0e\n\x06status\x18\x01 \x01(\r\x12%\n\x07headers\x18\x02 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x32\x86\x02\n\x07\x43luster\x12\x38\n\x04Raft\x12\x17.strongbox.pb.RaftFrame\x1a\x15.strongbox.pb.RaftAck(\x01\x12@\n\x07\x46orward\x12\x19.strongbox.pb.HttpRequest\x1a\x1a.strongbox.pb.HttpResponse\x12@\n\x05Hello\x12\x1a.strongbox.pb.HelloRequest\x1a\x1b.strongbox.pb.HelloResponse\x12=\n\x04Join\x12\x19.strongbox.pb.JoinRequest\x1a\x1a.strongbox.pb.JoinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astrongbox/pb/cluster.proto\x12\x0cstrongbox.pb\"\x0e\n\x0cHelloRequest\"1\n\rHelloResponse\x12\x0e\n\x06member\x18\x01 \x01(\x08\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\"\x1e\n\x0bJoinRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\x1f\n\x0cJoinResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"\x1c\n\tRaftFrame\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\t\n\x07RaftAck\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xad\x01\n\x0bHttpRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x07headers\x18\x04 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x13\n\x0bremote_addr\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63lient_cert\x18\x08 \x01(\x0c\"S\n\x0cHttpResponse\x12\x0e\n\x06status\x18\x01 \x01(\r\x12%\n\x07headers\x18\x02 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x32\x86\x02\n\x07\x43luster\x12\x38\n\x04Raft\x12\x17.strongbox.pb.RaftFrame\x1a\x15.strongbox.pb.RaftAck(\x01\x12@\n\x07\x46orward\x12\x19.strongbox.pb.HttpRequest\x1a\x1a.strongbox.pb.HttpResponse\x12@\n\x05Hello\x12\x1a.strongbox.pb.HelloRequest\x1a\x1b.strongbox.pb.HelloResponse\x12=\n\x04Join\x12\x19.strongbox.pb.JoinRequest\x1a\x1a.strongbox.pb.JoinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,9 +46,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEADER']._serialized_start=217
   _globals['_HEADER']._serialized_end=254
   _globals['_HTTPREQUEST']._serialized_start=257
-  _globals['_HTTPREQUEST']._serialized_end=409
-  _globals['_HTTPRESPONSE']._serialized_start=411
-  _globals['_HTTPRESPONSE']._serialized_end=494
-  _globals['_CLUSTER']._serialized_start=497
-  _globals['_CLUSTER']._serialized_end=759
+  _globals['_HTTPREQUEST']._serialized_end=430
+  _globals['_HTTPRESPONSE']._serialized_start=432
+  _globals['_HTTPRESPONSE']._serialized_end=515
+  _globals['_CLUSTER']._serialized_start=518
+  _globals['_CLUSTER']._serialized_end=780
 # @@protoc_insertion_point(module_scope)

@@ -49,7 +49,7 @@ class Header(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class HttpRequest(_message.Message):
-    __slots__ = ("method", "path", "query", "headers", "body", "remote_addr", "request_id")
+    __slots__ = ("method", "path", "query", "headers", "body", "remote_addr", "request_id", "client_cert")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,7 @@ class HttpRequest(_message.Message):
     BODY_FIELD_NUMBER: _ClassVar[int]
     REMOTE_ADDR_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CERT_FIELD_NUMBER: _ClassVar[int]
     method: str
     path: str
     query: str
@@ -64,7 +65,8 @@ class HttpRequest(_message.Message):
     body: bytes
     remote_addr: str
     request_id: str
-    def __init__(self, method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., body: _Optional[bytes] = ..., remote_addr: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    client_cert: bytes
+    def __init__(self, method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[str] = ..., headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., body: _Optional[bytes] = ..., remote_addr: _Optional[str] = ..., request_id: _Optional[str] = ..., client_cert: _Optional[bytes] = ...) -> None: ...
 
 class HttpResponse(_message.Message):
     __slots__ = ("status", "headers", "body")

@@ -275,3 +275,20 @@ def test_bare_ipv6_address_without_port_is_rejected(tmp_path: Path) -> None:
     error = config_error(overrides={"data_dir": str(tmp_path), "listener.address": "::1",
                                     **NO_TLS})
     assert_names(error, "listener.address")
+
+
+def test_the_client_ca_bundle_must_exist_and_needs_tls(tmp_path: Path,
+                                                      tls_files: tuple[Path, Path]) -> None:
+    cert, key = tls_files
+    base = {"data_dir": str(tmp_path), "listener.tls_cert_file": str(cert),
+            "listener.tls_key_file": str(key)}
+    missing = config_error(overrides={**base, "listener.tls_client_ca_file": "/nope.pem"})
+    assert_names(missing, "listener.tls_client_ca_file")
+    assert "does not exist" in str(missing)
+    bundle = write_toml(tmp_path, "pem", "cas.pem")
+    plain = config_error(overrides={"data_dir": str(tmp_path), **NO_TLS,
+                                    "listener.tls_client_ca_file": str(bundle)})
+    assert "need TLS" in str(plain)
+    loaded = load_config(None, env={}, overrides={**base,
+                                                  "listener.tls_client_ca_file": str(bundle)})
+    assert loaded.listener.tls_client_ca_file == str(bundle)
