@@ -15,7 +15,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import itertools
 import json
 import ssl
@@ -36,7 +39,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from joserfc import jws, jwt
-from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jwk import ECKey, RSAKey
 
 from strongbox.testing import CertificateAuthority, ServerProcess
 
@@ -94,13 +97,20 @@ def unsigned(claims: dict[str, Any]) -> str:
                                      algorithms=["none"])
 
 
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def hs256_with_public_key(key: SigningKey, claims: dict[str, Any]) -> str:
-    """The classic key-confusion forgery: HS256 keyed with the public key's PEM bytes."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        secret = OctKey.import_key(key.public_pem().encode())
-        return jws.serialize_compact({"alg": "HS256", "kid": key.kid}, json.dumps(claims),
-                                     secret, algorithms=["HS256"])
+    """The classic key-confusion forgery: HS256 keyed with the public key's PEM bytes.
+
+    Built by hand (HMAC over the signing input): JOSE libraries now refuse to make an
+    oct key from a public key, which is exactly why an attacker would not use one."""
+    header = _b64url(json.dumps({"alg": "HS256", "kid": key.kid}).encode())
+    payload = _b64url(json.dumps(claims).encode())
+    signing_input = f"{header}.{payload}".encode()
+    mac = hmac.new(key.public_pem().encode(), signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64url(mac)}"
 
 
 def projected_claims(namespace: str, name: str, *, issuer: str, audience: str = "vault",
