@@ -14,6 +14,7 @@ Example node.toml:
     address = "0.0.0.0:8200"
     tls_cert_file = "/etc/strongbox/tls/server.crt"
     tls_key_file = "/etc/strongbox/tls/server.key"
+    advertise_address = "https://sb-1.example.internal:8200"   # what clients should use
     # tls_disable = true   # plain HTTP, for local experiments only
 
     [limits]
@@ -35,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from strongbox.errors import ConfigError
 
@@ -52,6 +54,10 @@ class ListenerConfig:
     # PEM bundle of CAs whose client certificates the listener asks for (optional for the
     # client, verified when sent): what the cert auth method logs in with. Vault's name.
     tls_client_ca_file: str = ""
+    # The URL clients should use for this node, "https://host:port" (Vault's `api_addr`):
+    # sys/leader's leader_address, and what peers learn in the cluster Hello. Default:
+    # derived from `address`, which is useless to clients when it is 0.0.0.0.
+    advertise_address: str = ""
 
     @property
     def minimum_tls(self) -> ssl.TLSVersion:
@@ -129,6 +135,9 @@ class NodeConfig:
 
     @property
     def api_addr(self) -> str:
+        """The URL clients should use: `listener.advertise_address`, else the listen address."""
+        if self.listener.advertise_address:
+            return self.listener.advertise_address.rstrip("/")
         scheme = "http" if self.listener.tls_disable else "https"
         return f"{scheme}://{self.listener.address}"
 
@@ -257,6 +266,8 @@ def _validate(config: NodeConfig) -> None:
                                   "required unless listener.tls_disable = true")
             if not Path(value).is_file():
                 raise ConfigError(f"listener.{key}", f"file {value!r} does not exist")
+    if listener.advertise_address:
+        _validate_advertise_address(listener.advertise_address)
     if listener.tls_client_ca_file:
         if listener.tls_disable:
             raise ConfigError("listener.tls_client_ca_file", "client certificates need TLS: "
@@ -289,6 +300,23 @@ def _validate(config: NodeConfig) -> None:
         raise ConfigError("observability.otlp_endpoint", "required when tracing_exporter = otlp")
     if obs.metrics_listener and not obs.metrics_listener.rsplit(":", 1)[-1].isdigit():
         raise ConfigError("observability.metrics_listener", "expected host:port")
+
+
+def _validate_advertise_address(value: str) -> None:
+    """`listener.advertise_address` must be scheme://host:port and nothing more."""
+    key = "listener.advertise_address"
+    example = "e.g. https://strongbox-0.strongbox-internal.vault.svc:8200"
+    try:
+        url = urlsplit(value)
+        port = url.port
+    except ValueError:
+        raise ConfigError(key, f"expected scheme://host:port ({example}), got {value!r}") \
+            from None
+    if url.scheme not in ("http", "https") or not url.hostname or port is None:
+        raise ConfigError(key, f"expected http(s)://host:port ({example}), got {value!r}")
+    if url.path not in ("", "/") or url.query or url.fragment or url.username or url.password:
+        raise ConfigError(key, f"must be only scheme://host:port (no path, query or "
+                          f"credentials), got {value!r}")
 
 
 def _validate_cluster(config: NodeConfig) -> None:

@@ -16,6 +16,7 @@ from strongbox.backend.context import Context, Route
 from strongbox.backend.request import query_int
 from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.errors import BadRequest, InternalError, NotInitialized
+from strongbox.raft.log import RaftStatus
 from strongbox.timefmt import rfc3339
 
 BUILD_DATE = "2026-11-27T00:00:00Z"
@@ -111,13 +112,34 @@ async def put_seal(ctx: Context) -> Response:
 
 HEALTH_CODES = {"activecode": 200, "standbycode": 429, "performancestandbycode": 473,
                 "sealedcode": 503, "uninitcode": 501}
+# A follower whose applied index trails the commit index it knows by more than this many
+# entries is catching up (a restart replaying its journal, a snapshot install), not serving
+# current data. A healthy follower trails by the few entries in flight.
+MAX_APPLY_LAG = 256
 
 
-def _health_status(ctx: Context, active: bool, initialized: bool) -> int:
+def replication_lagging(status: RaftStatus, applied_index: int, max_staleness_s: float) -> bool:
+    """True for a standby that is not caught up (StrongBox extension, docs/api.md).
+
+    Caught up means: it heard from a leader within `max_staleness_s` (the bound past which
+    default reads are refused, `cluster.max_staleness_s`) and its applied index is within
+    `MAX_APPLY_LAG` of the commit index it knows. The leader is never lagging.
+    """
+    if status.is_leader:
+        return False
+    contact = status.last_leader_contact_ms
+    if contact < 0 or contact > max_staleness_s * 1000:
+        return True
+    return status.commit_index - applied_index > MAX_APPLY_LAG
+
+
+def _health_status(ctx: Context, active: bool, initialized: bool, lagging: bool) -> int:
     request = ctx.request
     codes = {name: query_int(request, name, default, maximum=599)
              for name, default in HEALTH_CODES.items()}
-    if any(code < 100 for code in codes.values()):
+    # `laggingcode` (StrongBox's): absent, a lagging standby answers as any standby does.
+    lagging_code = query_int(request, "laggingcode", 0, maximum=599)
+    if any(code < 100 for code in codes.values()) or 0 < lagging_code < 100:
         raise BadRequest("health status code parameters must be between 100 and 599")
     if not initialized:
         return codes["uninitcode"]
@@ -125,6 +147,8 @@ def _health_status(ctx: Context, active: bool, initialized: bool) -> int:
         return codes["sealedcode"]
     if active:
         return codes["activecode"]
+    if lagging and lagging_code:
+        return lagging_code
     if request.query.get("perfstandbyok", "").lower() == "true" or \
             request.query.get("standbyok", "").lower() == "true":
         return 200
@@ -135,7 +159,9 @@ async def get_health(ctx: Context) -> Response:
     core = ctx.core
     cluster = core.cluster()
     status = core.log.status()
-    code = _health_status(ctx, status.is_leader, cluster is not None)
+    applied = core.store.applied_index()
+    lagging = replication_lagging(status, applied, core.config.cluster.max_staleness_s)
+    code = _health_status(ctx, status.is_leader, cluster is not None, lagging)
     body = {
         "initialized": cluster is not None, "sealed": core.sealed,
         "standby": not status.is_leader, "performance_standby": not status.is_leader,
@@ -143,9 +169,10 @@ async def get_health(ctx: Context) -> Response:
         "server_time_utc": int(time.time()), "version": REPORTED_VERSION,
         "cluster_name": cluster.cluster_name if cluster else "",
         "cluster_id": cluster.cluster_id if cluster else "",
-        "raft_applied_index": core.store.applied_index(),
+        "raft_applied_index": applied,
         "raft_commit_index": status.commit_index,
         "last_leader_contact_ms": status.last_leader_contact_ms,
+        "replication_lagging": lagging,
     }
     response = json_response(code, body)
     if ctx.request.method == "HEAD":

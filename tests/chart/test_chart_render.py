@@ -107,10 +107,12 @@ def test_probes_understand_the_seal() -> None:
     ready = probe_query(container["readinessProbe"])
     assert ready["standbyok"] == "true"               # followers serve reads: Ready
     assert ready["sealedcode"] == ready["uninitcode"] == "503"  # sealed: not Ready
+    assert ready["laggingcode"] == "503"              # not caught up: not Ready
     for name in ("livenessProbe", "startupProbe"):
         live = probe_query(container[name])           # sealed/uninit is alive: 2xx
         assert 200 <= int(live["sealedcode"]) < 300 and 200 <= int(live["uninitcode"]) < 300
         assert live["standbyok"] == "true"
+        assert "laggingcode" not in live              # a lagging pod is never restarted
     assert container["startupProbe"]["failureThreshold"] * \
         container["startupProbe"]["periodSeconds"] >= 300   # room for a slow journal replay
 
@@ -289,4 +291,6 @@ def test_rendered_configs_load_with_the_real_config_loader(tmp_path: Path) -> No
         assert config.node_id == name.removesuffix(".toml")
         assert config.limits.write_timeout_s == 4.0
         assert config.listener.address == "0.0.0.0:8200"
+        pod = name.removesuffix(".toml")
+        assert config.api_addr == f"https://{pod}.strongbox-internal.vault.svc:8200"
         assert config.observability.metrics_unauthenticated is True

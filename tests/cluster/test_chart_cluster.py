@@ -1,7 +1,9 @@
 """The chart's rendered configuration, run for real: three `strongbox server` processes
 started with exactly the rendered ConfigMap, args and env of the StatefulSet, bootstrapped
 by the rendered bootstrap Job's command (twice, concurrently), backed up by the rendered
-snapshot CronJob's command, and restored.
+snapshot CronJob's command, and restored; the rendered configure Job enables the
+Kubernetes auth method from values (twice: the second run changes nothing) and a
+service-account JWT logs in through the configured role.
 
 Kubernetes is not here, so the test rewrites only what a pod gets from Kubernetes: the
 stable DNS names `strongbox-N.strongbox-internal.vault.svc` and the Service name become
@@ -38,11 +40,23 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from strongbox.testing import CertificateAuthority, free_port
 from tests.chart.conftest import find, render
 from tests.chart.fake_kube import FakeKube
+from tests.jwt_idp import SigningKey, projected_claims
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
-VALUES: dict[str, Any] = {"bootstrap": {"enabled": True, "shares": 3, "threshold": 2},
-                          "snapshot": {"enabled": True, "keep": 2,
-                                       "tokenSecret": {"name": "snapshot-token"}}}
+SA_SIGNER = SigningKey.rsa("sa-signer")  # the cluster's service-account signing key
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+VALUES: dict[str, Any] = {
+    "bootstrap": {"enabled": True, "shares": 3, "threshold": 2},
+    "snapshot": {"enabled": True, "keep": 2, "tokenSecret": {"name": "snapshot-token"}},
+    # No API server here: local verification with the signing key, no TokenReview.
+    "authMethods": {"kubernetes": {
+        "enabled": True, "kubernetesHost": "", "issuer": SA_ISSUER,
+        "pemKeys": [SA_SIGNER.public_pem()], "tokenSecret": {"name": "admin-token"},
+        "policies": {"shop-web": 'path "secret/data/shop/*" { capabilities = ["read"] }'},
+        "roles": [{"name": "shop-web", "boundServiceAccountNames": ["web"],
+                   "boundServiceAccountNamespaces": ["shop"], "policies": ["shop-web"],
+                   "ttl": "1h"}]}},
+}
 DEADLINE_S = 60.0
 
 
@@ -91,7 +105,8 @@ class Loopback:
             text = text.replace("$(POD_NAME)", pod.name)
         for mount, local in (("/etc/strongbox/config", "config"), ("/etc/strongbox/tls", "tls"),
                              ("/var/lib/strongbox", "data"), ("/backups", "backups"),
-                             ("/etc/strongbox/token", "token")):
+                             ("/etc/strongbox/token", "token"), ("/etc/strongbox/state", "state"),
+                             ("/etc/strongbox/kube", "kube-api-ca")):
             text = re.sub(re.escape(mount) + r"(?=/|\"|$)", str(self.root / local), text)
         if pod is not None:  # each pod has its own data volume
             text = text.replace(str(self.root / "data"), str(self.root / "data" / pod.name))
@@ -211,6 +226,33 @@ def check_service_registration(pods: list[Pod], loop: Loopback, objects: list[di
         kube.stop()
 
 
+def check_kubernetes_auth(pods: list[Pod], loop: Loopback, objects: list[dict[str, Any]],
+                          root: Path, token: str) -> None:
+    """The rendered configure Job, run twice, then a login through the configured role."""
+    (root / "state").mkdir()
+    (root / "state" / "state.json").write_text(
+        find(objects, "ConfigMap", "strongbox-auth-kubernetes")["data"]["state.json"])
+    (root / "kube-api-ca").mkdir()
+    (root / "kube-api-ca" / "ca.crt").write_bytes((root / "tls" / "ca.crt").read_bytes())
+    job = next(o for o in objects if o["kind"] == "Job"
+               and o["metadata"]["name"].startswith("strongbox-configure-"))
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    argv = ["-m", *container["command"][2:], *loop.args(container["args"])]
+    changes = []
+    for _ in range(2):
+        run = run_job(argv)
+        code, out, err = run.wait(120), *run.communicate()
+        assert code == 0, err
+        assert token not in err + out
+        changes.append(json.loads(out)["changed"])
+    assert len(changes[0]) == 4 and changes[1] == []
+    jwt = SA_SIGNER.mint(projected_claims("shop", "web", issuer=SA_ISSUER))
+    with client(pods[1], root) as c:
+        login = c.post("/v1/auth/kubernetes/login", json={"role": "shop-web", "jwt": jwt})
+        assert login.status_code == 200, login.text
+        assert login.json()["auth"]["policies"] == ["default", "shop-web"]
+
+
 def test_rendered_chart_forms_a_cluster_bootstraps_once_backs_up_and_restores(
         deployed: tuple[list[Pod], Loopback, list[dict[str, Any]]], tmp_path: Path) -> None:
     pods, loop, objects = deployed
@@ -221,7 +263,8 @@ def test_rendered_chart_forms_a_cluster_bootstraps_once_backs_up_and_restores(
         assert probe(pod, tmp_path, container, "startupProbe") == 204
         assert probe(pod, tmp_path, container, "readinessProbe") == 503
 
-    job = find(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
+    job = find(objects, "Job", "strongbox-bootstrap")["spec"]["template"]["spec"][
+        "containers"][0]
     argv = ["-m", "strongbox.ops.bootstrap", *loop.args(job["args"]), "--output", "json"]
     racers = [run_job(argv), run_job(argv)]
     results = [(r.wait(180), *r.communicate()) for r in racers]
@@ -258,10 +301,14 @@ def test_rendered_chart_forms_a_cluster_bootstraps_once_backs_up_and_restores(
         first = c.post("/v1/secret/data/drill/first", json={"data": {"v": "kept"}})
         assert first.status_code == 200, first.text
         leader = c.get("/v1/sys/leader").json()["leader_address"]
+    for pod in pods:  # every member names the leader by its advertised address
+        with client(pod, tmp_path) as c:
+            assert c.get("/v1/sys/leader").json()["leader_address"] == leader
     check_service_registration(pods, loop, objects, tmp_path, leader)
 
     (tmp_path / "token").mkdir()
     (tmp_path / "token" / "token").write_text(root)
+    check_kubernetes_auth(pods, loop, objects, tmp_path, root)
     backups = tmp_path / "backups"
     backups.mkdir()
     (backups / "README").write_text("not a snapshot: retention leaves it alone")

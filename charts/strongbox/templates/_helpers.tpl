@@ -72,3 +72,24 @@ fsGroupChangePolicy: OnRootMismatch
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* Whether the server container reads its own service-account token (TokenReview). */}}
+{{- define "strongbox.serverReviewsTokens" -}}
+{{- if and .Values.authMethods.kubernetes.enabled .Values.authMethods.kubernetes.kubernetesHost -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* authMethods.kubernetes as strongbox.ops.configure's state file (JSON). */}}
+{{- define "strongbox.kubernetesAuthState" -}}
+{{- $k := .Values.authMethods.kubernetes -}}
+{{- $roles := dict -}}
+{{- range $k.roles -}}
+{{- $role := dict "bound_service_account_names" .boundServiceAccountNames "bound_service_account_namespaces" .boundServiceAccountNamespaces "token_policies" (default list .policies) "audience" (default "" .audience) -}}
+{{- with .ttl }}{{ $_ := set $role "token_ttl" . }}{{ end -}}
+{{- with .maxTtl }}{{ $_ := set $role "token_max_ttl" . }}{{ end -}}
+{{- $_ := set $roles .name $role -}}
+{{- end -}}
+{{- $config := dict "kubernetes_host" (trimSuffix "/" $k.kubernetesHost) "issuer" $k.issuer "pem_keys" $k.pemKeys "disable_iss_validation" $k.disableIssValidation -}}
+{{- dict "path" $k.path "config" $config "policies" $k.policies "roles" $roles | toJson -}}
+{{- end -}}
