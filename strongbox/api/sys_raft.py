@@ -24,11 +24,15 @@ SNAPSHOT_PATHS = ("/v1/sys/storage/raft/snapshot", "/v1/sys/storage/raft/snapsho
 
 def _servers(ctx: Context) -> list[dict[str, Any]]:
     status = ctx.core.log.status()
+    # `api_address` (an extension): where clients reach each member's API, so an SDK
+    # given one address can find the followers; "" when a peer has not said yet.
     servers = [{"node_id": status.node_id, "address": status.address,
-                "leader": status.is_leader, "voter": True, "protocol_version": "3"}]
+                "leader": status.is_leader, "voter": True, "protocol_version": "3",
+                "api_address": ctx.core.config.api_addr}]
     servers += [{"node_id": peer.node_id, "address": peer.address,
                  "leader": peer.node_id == status.leader_id, "voter": True,
-                 "protocol_version": "3"} for peer in status.peers]
+                 "protocol_version": "3", "api_address": peer.api_addr}
+                for peer in status.peers]
     return servers
 
 

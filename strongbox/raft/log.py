@@ -26,6 +26,7 @@ class PeerStatus:
     address: str
     connected: bool
     match_index: int
+    api_addr: str = ""  # its API address, as its cluster Hello announced it ("" unknown)
 
 
 @dataclass(frozen=True, slots=True)

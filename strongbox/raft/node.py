@@ -209,7 +209,8 @@ class RaftLog:
         peers = tuple(
             PeerStatus(node_id=str(node.id), address=str(getattr(node, "address", "") or ""),
                        connected=raw.get(f"partner_node_status_server_{node.id}") == 2,
-                       match_index=int(raw.get(f"match_idx_server_{node.id}", 0) or 0))
+                       match_index=int(raw.get(f"match_idx_server_{node.id}", 0) or 0),
+                       api_addr=transport.api_addr_of(str(node.id)) if transport else "")
             for node in sorted(sync.otherNodes, key=lambda n: str(n.id)))
         return RaftStatus(
             node_id=self.node_id,

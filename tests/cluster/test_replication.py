@@ -59,6 +59,15 @@ def test_health_leader_and_configuration_report_the_truth(shared_cluster: LocalC
             assert [s["node_id"] for s in servers if s["leader"]] == [leader.node_id]
             state = client.get("/v1/sys/storage/raft/autopilot/state").json()["data"]
             assert state["leader"] == leader.node_id and len(state["servers"]) == 3
+            expected = {n.node_id: n.addr for n in shared_cluster.nodes}
+            deadline = time.monotonic() + 20
+            while True:  # each peer's API address arrives with its cluster Hello
+                servers = client.get("/v1/sys/storage/raft/configuration").json()["data"][
+                    "config"]["servers"]
+                if {s["node_id"]: s["api_address"] for s in servers} == expected:
+                    break
+                assert time.monotonic() < deadline, servers
+                time.sleep(0.1)
 
 
 def test_forward_and_consistent_reads_on_a_follower(shared_cluster: LocalCluster) -> None:
