@@ -21,6 +21,8 @@ from strongbox.client.sync_client import Client
 from strongbox.client.token_manager import (
     AppRoleLogin,
     AsyncTokenManager,
+    JwtLogin,
+    KubernetesLogin,
     LoginMethod,
     TokenManager,
     UserpassLogin,
@@ -28,6 +30,6 @@ from strongbox.client.token_manager import (
 
 __all__ = [
     "AppRoleLogin", "AsyncClient", "AsyncTokenManager", "Call", "Client", "ClientConfig",
-    "ClientResponse", "Consistency", "IndexTracker", "LoginMethod", "ReadCache",
-    "TokenManager", "UserpassLogin", "errors", "resolve_config",
+    "ClientResponse", "Consistency", "IndexTracker", "JwtLogin", "KubernetesLogin",
+    "LoginMethod", "ReadCache", "TokenManager", "UserpassLogin", "errors", "resolve_config",
 ]

@@ -82,6 +82,39 @@ class UserpassLogin:
                     json={"password": password or ""}, authenticated=False)
 
 
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesLogin:
+    """Kubernetes: the pod's service-account token, re-read at every login (projected
+    tokens are short-lived and the kubelet rotates the file)."""
+
+    role: str
+    jwt_file: str = SERVICE_ACCOUNT_TOKEN
+    mount: str = "kubernetes"
+
+    def login_call(self) -> Call:
+        return Call("POST", f"auth/{self.mount}/login",
+                    json={"role": self.role, "jwt": _read_secret(self.jwt_file)},
+                    authenticated=False)
+
+
+@dataclass(frozen=True, slots=True)
+class JwtLogin:
+    """JWT (CI OIDC tokens): `jwt`, or `jwt_file` (re-read at every login)."""
+
+    role: str
+    jwt: str | None = None
+    jwt_file: str | None = None
+    mount: str = "jwt"
+
+    def login_call(self) -> Call:
+        token = _read_secret(self.jwt_file) if self.jwt_file else self.jwt
+        return Call("POST", f"auth/{self.mount}/login",
+                    json={"role": self.role, "jwt": token or ""}, authenticated=False)
+
+
 class Due(enum.Enum):
     NONE = "none"
     RENEW = "renew"

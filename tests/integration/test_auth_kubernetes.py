@@ -26,6 +26,7 @@ import hvac
 import hvac.exceptions
 import pytest
 
+from strongbox.client import Client, KubernetesLogin
 from tests.conftest import ReadyNode
 from tests.jwt_idp import (
     REVIEWER_TOKEN,
@@ -309,3 +310,26 @@ def test_hvac_configure_and_read_config(env: Env) -> None:
     assert client.auth.kubernetes.login("app", token, mount_point=mount, use_token=False)["auth"]
     with pytest.raises(hvac.exceptions.InvalidRequest):
         client.auth.kubernetes.configure("http://plain.example", mount_point=mount)
+
+
+def test_the_sdk_token_manager_logs_in_from_the_pods_token_file_and_rereads_it(
+        env: Env, tmp_path: Path) -> None:
+    """What an application in a pod does: KubernetesLogin reads the (rotated) projected
+    token file at every login; a token the server refuses is replaced by a fresh login."""
+    mount = enable(env, pem_config(env))
+    token_file = tmp_path / "token"
+    token_file.write_text(sa_token(env))
+    with env.node.root as root:
+        root.post("/v1/secret/data/k8s/db", json={"data": {"password": "s3"}})
+    server = env.node.server
+    with Client(address=server.addr, cacert=str(server.tls.ca_cert), token="unused") as app:
+        manager = app.manage_token(KubernetesLogin("app", jwt_file=str(token_file),
+                                                   mount=mount))
+        assert app.kv.v2.read("k8s/db")["data"]["data"] == {"password": "s3"}  # type: ignore[index]
+        first = app.token
+        token_file.write_text(sa_token(env, name="batch-7"))  # the kubelet rotated it
+        root_call(env, "POST", "auth/token/revoke", {"token": first})
+        assert app.kv.v2.read("k8s/db")["data"]["data"] == {"password": "s3"}  # type: ignore[index]
+        assert app.token != first and manager.lifecycle.logins == 2
+        looked = root_call(env, "POST", "auth/token/lookup", {"token": app.token}).json()
+        assert looked["data"]["meta"]["service_account_name"] == "batch-7"
