@@ -82,7 +82,7 @@ class UserpassLogin:
                     json={"password": password or ""}, authenticated=False)
 
 
-SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 (a path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ def test_tls_below_1_2_is_refused(tight_node: tuple[ServerProcess, str]) -> None
     server, _ = tight_node
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(str(server.tls.ca_cert))
-    context.minimum_version = ssl.TLSVersion.TLSv1  # noqa: deprecated on purpose
+    context.minimum_version = ssl.TLSVersion.TLSv1  # old on purpose: must be refused
     context.maximum_version = ssl.TLSVersion.TLSv1_1
     with socket.create_connection(("127.0.0.1", server.port)) as raw, \
             pytest.raises(ssl.SSLError):
