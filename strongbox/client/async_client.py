@@ -155,6 +155,10 @@ class AsyncClient(ClientBase):
             with contextlib.suppress(ClientError):  # discovery is best effort
                 self._learn_leader(await self.send(Call("GET", "sys/leader",
                                                     authenticated=False)))
+            if self._token:  # the member list needs a token; best effort as well
+                with contextlib.suppress(ClientError):
+                    self._learn_members(await self.send(
+                        Call("GET", "sys/storage/raft/configuration")))
         plan = plan_call(call, self._context)
         step = next(plan)
         while True:

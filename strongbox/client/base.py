@@ -21,6 +21,8 @@ from strongbox.client.exchange import Call, CallContext, ClientResponse
 
 NOT_FOUND = frozenset({404})
 WRITE_OPTIONS = ("method", "idempotency_key", "retry_write", "headers", "node")
+# Listen-anywhere addresses a member may report (no advertise_address): not dialable.
+WILDCARDS = frozenset({"0.0.0.0", "[::]", "::"})  # noqa: S104 (compared, never bound)
 
 
 class ClientBase:
@@ -142,6 +144,16 @@ class ClientBase:
             if auth.get("client_token"):
                 self._token = str(auth["client_token"])
         return response.data
+
+    def _learn_members(self, response: ClientResponse) -> None:
+        """Discovery: add every member's `api_address` from sys/storage/raft/configuration
+        (a wildcard listen address such as 0.0.0.0 is no address to dial: skipped)."""
+        data = (response.data or {}).get("data") or {}
+        for server in (data.get("config") or {}).get("servers") or []:
+            address = str(server.get("api_address") or "").rstrip("/")
+            host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+            if address.startswith(("http://", "https://")) and host not in WILDCARDS:
+                self._pool.add(address)
 
     def _learn_leader(self, response: ClientResponse) -> None:
         """Discovery: add the leader's API address from sys/leader to the pool."""

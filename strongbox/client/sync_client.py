@@ -170,6 +170,10 @@ class Client(ClientBase):
             with contextlib.suppress(ClientError):  # discovery is best effort
                 self._learn_leader(self.send(Call("GET", "sys/leader",
                                                     authenticated=False)))
+            if self._token:  # the member list needs a token; best effort as well
+                with contextlib.suppress(ClientError):
+                    self._learn_members(self.send(
+                        Call("GET", "sys/storage/raft/configuration")))
         plan = plan_call(call, self._context)
         step = next(plan)
         while True:

@@ -172,3 +172,27 @@ def test_stale_and_linearizable_reads_on_every_node(shared_cluster: LocalCluster
             assert lin is not None and lin["data"]["data"] == {"v": 1}
             health = pinned.sys.health()
             assert health is not None and health["sealed"] is False
+
+
+def test_one_address_with_discovery_finds_every_member_and_survives_its_loss(
+        cluster: LocalCluster) -> None:
+    """Given one node, the client learns the leader (sys/leader) and every member's API
+    address (sys/storage/raft/configuration), so it keeps reading when that node dies."""
+    first = cluster.nodes[0]
+    expected = sorted(n.addr for n in cluster.nodes)
+    deadline = time.monotonic() + DEADLINE_S
+    while True:  # members announce their API address in their cluster Hello
+        with Client(address=first.addr, token=cluster.root_token, discover=True,
+                    cacert=str(first.tls.ca_cert), timeout=8.0, retries=12) as probe:
+            probe.kv.v2.write("sdkdisc/x", {"v": 1})
+            if sorted(probe.addresses) == expected:
+                break
+        assert time.monotonic() < deadline, probe.addresses
+        time.sleep(0.2)
+    with Client(address=first.addr, token=cluster.root_token, discover=True,
+                cacert=str(first.tls.ca_cert), timeout=8.0, retries=12) as client:
+        assert client.kv.v2.read("sdkdisc/x") is not None
+        assert sorted(client.addresses) == expected
+        first.kill()
+        for _ in range(20):
+            assert client.kv.v2.read("sdkdisc/x", consistency="stale") is not None
