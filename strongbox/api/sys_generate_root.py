@@ -48,7 +48,9 @@ def no_idempotency_key(ctx: Context) -> None:
                          "request without it")
 
 
-def _cluster(ctx: Context) -> rec.ClusterRecord:
+def ceremony_cluster(ctx: Context) -> rec.ClusterRecord:
+    """The cluster record a key ceremony (generate-root, rekey) works on: no
+    Idempotency-Key, and 503 (not initialized) before the first sys/init."""
     no_idempotency_key(ctx)
     cluster = ctx.core.cluster()
     if cluster is None:
@@ -57,7 +59,7 @@ def _cluster(ctx: Context) -> rec.ClusterRecord:
 
 
 def _status(ctx: Context, attempt: rec.GenerateRootAttempt | None) -> dict[str, Any]:
-    cluster = _cluster(ctx)
+    cluster = ceremony_cluster(ctx)
     return {"nonce": attempt.nonce if attempt else "", "started": attempt is not None,
             "progress": len(attempt.sealed_shares) if attempt else 0,
             "required": attempt.required if attempt else cluster.secret_threshold,
@@ -74,7 +76,7 @@ async def start(ctx: Context) -> Response:
     if body.get("pgp_key"):
         raise BadRequest("PGP-encrypted root tokens are not supported; send no body (the "
                          "node makes an OTP) or an 'otp'")
-    cluster, keyring = _cluster(ctx), ctx.core.require_keyring()
+    cluster, keyring = ceremony_cluster(ctx), ctx.core.require_keyring()
     otp = body.get("otp") or new_otp(OTP_LENGTH)
     if len(otp) != OTP_LENGTH:
         raise BadRequest(f"OTP string is wrong length: it must be {OTP_LENGTH} characters")
@@ -113,7 +115,7 @@ def _attempt_for(ctx: Context, nonce: object) -> rec.GenerateRootAttempt:
 
 async def update(ctx: Context) -> Response:
     body = ctx.request.json_body({"key": (str,), "nonce": (str,)}, required=("key", "nonce"))
-    cluster, keyring = _cluster(ctx), ctx.core.require_keyring()
+    cluster, keyring = ceremony_cluster(ctx), ctx.core.require_keyring()
     attempt = _attempt_for(ctx, body["nonce"])
     share = unseal_mod.decode_share(body["key"], unseal_mod.share_length(cluster.secret_shares))
     try:

@@ -16,12 +16,13 @@ import hmac
 import uuid
 from typing import Any
 
-from strongbox.api.sys_generate_root import no_idempotency_key
+from strongbox.api.sys_generate_root import ceremony_cluster, no_idempotency_key
+from strongbox.api.sys_seal import check_shares
 from strongbox.backend.context import Context, Route
 from strongbox.backend.response import Response, json_response, no_content
 from strongbox.barrier.aead import DecryptError, cipher_for, new_key, seal
 from strongbox.barrier.keyring import ROOT_KEY_AAD, open_root_key
-from strongbox.errors import BadRequest, NotInitialized, ServiceUnavailable
+from strongbox.errors import BadRequest, ServiceUnavailable
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.seal import unseal as unseal_mod
@@ -33,31 +34,12 @@ INIT_SCHEMA = {"secret_shares": (int,), "secret_threshold": (int,),
 UPDATE_SCHEMA = {"key": (str,), "nonce": (str,)}
 
 
-def _cluster(ctx: Context) -> rec.ClusterRecord:
-    no_idempotency_key(ctx)
-    cluster = ctx.core.cluster()
-    if cluster is None:
-        raise NotInitialized()
-    return cluster
-
-
 def _status(ctx: Context) -> dict[str, Any]:
-    ceremony, cluster = ctx.core.rekey, _cluster(ctx)
+    ceremony, cluster = ctx.core.rekey, ceremony_cluster(ctx)
     return {"nonce": ceremony.nonce, "started": ceremony.started, "t": ceremony.secret_threshold,
             "n": ceremony.secret_shares, "progress": ceremony.progress.progress,
             "required": cluster.secret_threshold, "pgp_fingerprints": None, "backup": False,
             "verification_required": ceremony.require_verification}
-
-
-def check_shares(shares: int, threshold: int) -> None:
-    """The same rules as sys/init."""
-    if not 1 <= shares <= 255:
-        raise BadRequest("secret_shares must be between 1 and 255")
-    if not 1 <= threshold <= shares:
-        raise BadRequest("secret_threshold must be between 1 and secret_shares")
-    if threshold == 1 and shares > 1:
-        raise BadRequest("secret_threshold must be at least 2 when secret_shares is more "
-                         "than 1 (a threshold of 1 would make every share the whole key)")
 
 
 async def read_init(ctx: Context) -> Response:
@@ -69,7 +51,7 @@ async def start(ctx: Context) -> Response:
     if body.get("pgp_keys") or body.get("backup"):
         raise BadRequest("PGP-encrypted shares and their backup are not supported; omit "
                          "pgp_keys and backup")
-    _cluster(ctx)
+    ceremony_cluster(ctx)
     check_shares(body["secret_shares"], body["secret_threshold"])
     ctx.core.rekey.start(body["secret_shares"], body["secret_threshold"],
                          bool(body.get("require_verification")))
@@ -98,7 +80,7 @@ def _old_root_key(ctx: Context, cluster: rec.ClusterRecord, key: str) -> bytearr
 
 async def update(ctx: Context) -> Response:
     body = ctx.request.json_body(UPDATE_SCHEMA, required=("key", "nonce"))
-    ceremony, cluster = ctx.core.rekey, _cluster(ctx)
+    ceremony, cluster = ctx.core.rekey, ceremony_cluster(ctx)
     ceremony.check_nonce(body["nonce"], ceremony.nonce, "rekey")
     if ceremony.pending is not None:
         raise BadRequest("the new shares are waiting for verification: use sys/rekey/verify")

@@ -27,6 +27,17 @@ VAULT_API_LEVEL = "1.16.0"
 REPORTED_VERSION = f"{VAULT_API_LEVEL}+strongbox.{__version__}"
 
 
+
+def check_shares(shares: int, threshold: int) -> None:
+    """The share rules of sys/init (and of sys/rekey, which makes new shares)."""
+    if not 1 <= shares <= 255:
+        raise BadRequest("secret_shares must be between 1 and 255")
+    if not 1 <= threshold <= shares:
+        raise BadRequest("secret_threshold must be between 1 and secret_shares")
+    if threshold == 1 and shares > 1:
+        raise BadRequest("secret_threshold must be at least 2 when secret_shares is more "
+                         "than 1 (a threshold of 1 would make every share the whole key)")
+
 def seal_status_data(ctx: Context) -> dict[str, Any]:
     core = ctx.core
     cluster = core.cluster()
@@ -64,13 +75,7 @@ async def put_init(ctx: Context) -> Response:
         raise BadRequest("recovery keys apply to auto-unseal, which StrongBox does not "
                          "support; use secret_shares and secret_threshold")
     shares, threshold = body["secret_shares"], body["secret_threshold"]
-    if not 1 <= shares <= 255:
-        raise BadRequest("secret_shares must be between 1 and 255")
-    if not 1 <= threshold <= shares:
-        raise BadRequest("secret_threshold must be between 1 and secret_shares")
-    if threshold == 1 and shares > 1:
-        raise BadRequest("secret_threshold must be at least 2 when secret_shares is more "
-                         "than 1 (a threshold of 1 would make every share the whole key)")
+    check_shares(shares, threshold)
     if body.get("stored_shares") not in (None, 0):
         raise BadRequest("stored_shares is not supported (no HSM seal)")
     result = await ctx.core.initialize(shares, threshold, origin=ctx.request)
