@@ -33,12 +33,17 @@ def bump_mounts(store: Store, txn: lmdb.Transaction) -> None:
             db=store.db["meta"])
 
 
+def referenced_mount(store: Store, txn: lmdb.Transaction,
+                     ref: cmd_pb.MountRef) -> rec.MountRecord | None:
+    """The mount `ref` names, if it is still that one (None: removed or replaced)."""
+    raw = txn_get(txn, ref.key, store.db["mounts" if ref.secrets_engine else "auth_mounts"])
+    mount = rec.MountRecord.FromString(raw) if raw is not None else None
+    return mount if mount is not None and mount.uuid == ref.uuid else None
+
+
 def mount_gone(store: Store, txn: lmdb.Transaction, ref: cmd_pb.MountRef) -> bool:
     """True if the referenced mount was removed (or replaced) since the proposal."""
-    if not ref.key:
-        return False
-    raw = txn_get(txn, ref.key, store.db["mounts" if ref.secrets_engine else "auth_mounts"])
-    return raw is None or rec.MountRecord.FromString(raw).uuid != ref.uuid
+    return bool(ref.key) and referenced_mount(store, txn, ref) is None
 
 
 def delete_prefix(txn: lmdb.Transaction, db: Any, prefix: bytes) -> int:

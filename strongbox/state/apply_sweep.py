@@ -23,7 +23,7 @@ from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
 from strongbox.state.apply_auth import revoke_tree, token_at
-from strongbox.state.apply_mount import STORAGE_DB, mount_gone
+from strongbox.state.apply_mount import STORAGE_DB, referenced_mount
 from strongbox.state.lifetimes import lapsed
 from strongbox.state.store import Store, txn_get
 
@@ -91,11 +91,8 @@ def _reap(txn: lmdb.Transaction, db: Any, key: bytes, hook: ExpiryHook, now_ns: 
 def _sweep_mount(store: Store, txn: lmdb.Transaction, swept: cmd_pb.SweptMount,
                  now_ns: int) -> int:
     ref = swept.mount
-    if mount_gone(store, txn, ref):
-        return 0
-    raw = txn_get(txn, ref.key, store.db["mounts" if ref.secrets_engine else "auth_mounts"])
-    hook = EXPIRY.get(hook_name(rec.MountRecord.FromString(raw), ref.secrets_engine)) \
-        if raw else None
+    mount = referenced_mount(store, txn, ref)
+    hook = EXPIRY.get(hook_name(mount, ref.secrets_engine)) if mount is not None else None
     if hook is None:
         return 0
     db = store.db[STORAGE_DB]
