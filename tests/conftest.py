@@ -17,6 +17,16 @@ from tests.inprocess import InProcessApi, in_process_api
 
 
 @pytest.fixture
+def sdk_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No client settings from the environment and a HOME of the test's own (no
+    ~/.strongbox-token): SDK tests see only what they pass."""
+    for prefix in ("STRONGBOX_", "VAULT_"):
+        for name in ("ADDR", "TOKEN", "NAMESPACE", "CACERT", "SKIP_VERIFY"):
+            monkeypatch.delenv(prefix + name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+@pytest.fixture
 def api(tmp_path: Path) -> Iterator[InProcessApi]:
     """A fresh in-process node (real app, Core and LMDB; DirectLog; FixedClock)."""
     with in_process_api(tmp_path / "in-process") as node:

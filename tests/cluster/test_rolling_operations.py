@@ -16,11 +16,10 @@ import pytest
 
 from strongbox.client import Client, errors
 from strongbox.testing import LocalCluster, ServerProcess
-from tests.cluster.test_sdk_cluster import Load, clean_env, sdk, wait_for
+from tests.cluster.test_sdk_cluster import Load, sdk, wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("sdk_env")]
 DEADLINE_S = 90.0
-__all__ = ["clean_env"]  # the fixture (autouse) is imported for this module
 
 
 def _caught_up(node: ServerProcess, root: str, path: str) -> bool:

@@ -7,23 +7,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from strongbox.client import Client, errors
 from strongbox.testing import LocalCluster
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("sdk_env")]
 DEADLINE_S = 90.0
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for prefix in ("STRONGBOX_", "VAULT_"):
-        for name in ("ADDR", "TOKEN", "NAMESPACE", "CACERT", "SKIP_VERIFY"):
-            monkeypatch.delenv(prefix + name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
 
 
 def sdk(cluster: LocalCluster, **kwargs: object) -> Client:

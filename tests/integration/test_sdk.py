@@ -8,28 +8,19 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from strongbox.client import AppRoleLogin, Client, ReadCache, errors
 from tests.conftest import ReadyNode
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sdk_env")]
 _names = itertools.count()
 DEADLINE_S = 60.0
 
 
 def fresh(prefix: str = "sdk") -> str:
     return f"{prefix}/p{next(_names)}-{time.monotonic_ns()}"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for prefix in ("STRONGBOX_", "VAULT_"):
-        for name in ("ADDR", "TOKEN", "NAMESPACE", "CACERT", "SKIP_VERIFY"):
-            monkeypatch.delenv(prefix + name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
 
 
 def sdk(node: ReadyNode, token: str | None = None, **kwargs: object) -> Client:
