@@ -82,7 +82,7 @@ from kv_single_node import (
     uvloop_factory,
     write_results,
 )
-from token_validation import WindowCpu, cpu_in_window
+from token_validation import WindowCpu, cpu_in_window, per_request
 
 from strongbox.testing import ServerProcess, make_tls
 from tests.jwt_idp import (
@@ -209,13 +209,7 @@ async def measure(name: str, node: ServerProcess, ctx: ssl.SSLContext, request: 
         cpu_in_window(node.pid, duration_s, cpu))
     base = summarize(name, CONNECTIONS, tally, duration_s, cpu.server_s, cpu.client_s,
                      duration_s)
-    external = cpu.machine_pct - base.server_cpu_pct - base.client_cpu_pct
-    result = LoginPhaseResult(
-        **asdict(base),
-        mean_ms=round(statistics.fmean(tally.latencies_ns) / 1e6, 3) if base.requests else 0.0,
-        server_cpu_us_per_req=round(1e6 * cpu.server_s / base.requests, 1)
-        if base.requests else 0.0,
-        external_cpu_pct=round(max(0.0, external), 1))
+    result = LoginPhaseResult(**asdict(base), **per_request(base, tally, cpu))
     print(f"  {name:<17} {result.rps:>8.1f} req/s  mean {result.mean_ms:.2f} ms  "
           f"p99 {result.p99_ms:.2f} ms  server {result.server_cpu_us_per_req:.0f} µs/req  "
           f"errors {result.errors}", flush=True)

@@ -87,6 +87,7 @@ from kv_single_node import (
     VALUE_BYTES,
     WARMUP_S,
     PhaseResult,
+    Tally,
     add_ratios,
     add_run_arguments,
     check_run_arguments,
@@ -207,6 +208,18 @@ class WindowCpu:
     machine_pct: float = 0.0
 
 
+def per_request(base: PhaseResult, tally: Tally, cpu: WindowCpu) -> dict[str, float]:
+    """What a phase adds to `base`: mean latency, server CPU per request, and the CPU
+    share of the machine used by neither the server nor this load generator."""
+    external = cpu.machine_pct - base.server_cpu_pct - base.client_cpu_pct
+    return {
+        "mean_ms": round(statistics.fmean(tally.latencies_ns) / 1e6, 3) if base.requests
+        else 0.0,
+        "server_cpu_us_per_req": round(1e6 * cpu.server_s / base.requests, 1)
+        if base.requests else 0.0,
+        "external_cpu_pct": round(max(0.0, external), 1)}
+
+
 async def cpu_in_window(pid: int, duration_s: float, out: WindowCpu) -> None:
     """Sample server, client and machine CPU when `drive`'s window opens and closes."""
     await asyncio.sleep(WARMUP_S)
@@ -231,13 +244,9 @@ async def measure(name: str, token: str, expected: int, node: ServerProcess,
                      duration_s)
     if expected != 200:
         base.errors = sum(n for status, n in tally.status_counts.items() if status != expected)
-    external = cpu.machine_pct - base.server_cpu_pct - base.client_cpu_pct
     result = TokenPhaseResult(
         **asdict(base), token=token, expected="2xx" if expected == 200 else str(expected),
-        mean_ms=round(statistics.fmean(tally.latencies_ns) / 1e6, 3) if base.requests else 0.0,
-        server_cpu_us_per_req=round(1e6 * cpu.server_s / base.requests, 1)
-        if base.requests else 0.0,
-        external_cpu_pct=round(max(0.0, external), 1))
+        **per_request(base, tally, cpu))
     print(f"  {name:<14} {token:<6} {result.rps:>9.1f} req/s  mean {result.mean_ms:.2f} ms  "
           f"p99 {result.p99_ms:.2f} ms  server {result.server_cpu_us_per_req:.0f} µs/req  "
           f"statuses {result.status_counts}  errors {result.errors}", flush=True)
