@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import ipaddress
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -46,7 +44,7 @@ from strongbox.api import (
 )
 from strongbox.api.audit_entries import audit_refusal, audited
 from strongbox.api.router import Router, Target
-from strongbox.auth import token_roles, token_store
+from strongbox.auth import cidrs, token_roles, token_store
 from strongbox.backend.context import CAPABILITY, Context, PathTable, namespace_prefix
 from strongbox.backend.request import CLIENT_CERT, LIST, Request, ignored_warning
 from strongbox.backend.response import (
@@ -348,8 +346,8 @@ class StrongBoxApp:
     async def _check_token(self, ctx: Context, method: str, sudo: bool = False) -> None:
         try:
             ctx.token = token = self.core.authenticate(ctx.request.token)
-            if token.bound_cidrs and not _address_in(ctx.request.remote_addr,
-                                                     token.bound_cidrs):
+            if token.bound_cidrs and not cidrs.admits(ctx.request.remote_addr,
+                                                      token.bound_cidrs):
                 raise PermissionDenied()  # token_bound_cidrs: as Vault, a plain 403
             ctx.acl_path = namespace_prefix(token.namespace, ctx.request.namespace) \
                 + ctx.request.path
@@ -370,14 +368,6 @@ async def _lifespan(receive: Any, send: Any) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-def _address_in(address: str, cidrs: Sequence[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
 def _with_warning(response: Response, warning: str) -> Response:

@@ -21,6 +21,7 @@ import re
 import uuid
 from typing import Any
 
+from strongbox.auth import cidrs
 from strongbox.auth import store as auth_store
 from strongbox.auth.issue import issue, with_default
 from strongbox.auth.token_store import duration, policy_names
@@ -66,16 +67,6 @@ def _existing_role(ctx: Context, mount: rec.MountRecord, name: str) -> rec.AppRo
     return role
 
 
-def _cidrs(raw: Any, field: str) -> list[str]:
-    if raw in (None, ""):
-        return []
-    items = [c.strip() for c in raw.split(",")] if isinstance(raw, str) else raw
-    try:
-        return [str(ipaddress.ip_network(c, strict=False)) for c in items if c]
-    except (TypeError, ValueError):
-        raise BadRequest(f"'{field}' must be a list of CIDR blocks like \"10.0.0.0/8\"") from None
-
-
 def _uses(value: Any, field: str) -> int:
     if value is None:
         return 0
@@ -92,7 +83,7 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
                                                          allow_root=False))
     if body.get("token_bound_cidrs") is not None:
         del role.token_bound_cidrs[:]
-        role.token_bound_cidrs.extend(_cidrs(body["token_bound_cidrs"], "token_bound_cidrs"))
+        role.token_bound_cidrs.extend(cidrs.parse(body["token_bound_cidrs"], "token_bound_cidrs"))
     for field in ("token_ttl", "token_max_ttl", "secret_id_ttl"):
         if body.get(field) is not None:
             setattr(role, field + "_ns", duration(body, field))
@@ -111,7 +102,7 @@ def _apply_role_fields(role: rec.AppRoleRole, body: dict[str, Any]) -> None:
         role.token_num_uses = _uses(body["token_num_uses"], "token_num_uses")
     if body.get("secret_id_bound_cidrs") is not None:
         del role.secret_id_bound_cidrs[:]
-        role.secret_id_bound_cidrs.extend(_cidrs(body["secret_id_bound_cidrs"],
+        role.secret_id_bound_cidrs.extend(cidrs.parse(body["secret_id_bound_cidrs"],
                                                  "secret_id_bound_cidrs"))
     if body.get("bind_secret_id") is not None:
         role.bind_secret_id = body["bind_secret_id"]
@@ -271,7 +262,7 @@ async def _store_secret_id(ctx: Context, mount: rec.MountRecord, name: str,
     uses = _uses(body.get("num_uses"), "num_uses") or role.secret_id_num_uses
     if role.secret_id_num_uses:
         uses = min(uses, role.secret_id_num_uses)
-    cidr_list = _cidrs(body.get("cidr_list"), "cidr_list")
+    cidr_list = cidrs.parse(body.get("cidr_list"), "cidr_list")
     if role.secret_id_bound_cidrs and not all(
             _within(c, list(role.secret_id_bound_cidrs)) for c in cidr_list):
         raise BadRequest("'cidr_list' must lie within the role's secret_id_bound_cidrs: "
@@ -351,14 +342,6 @@ def _within(cidr: str, bounds: list[str]) -> bool:
                for b in bounds)
 
 
-def _client_in(addr: str, cidrs: list[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(c) for c in cidrs)
-
-
 async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> Response:
     body = ctx.request.json_body({"role_id": (str,), "secret_id": (str, type(None))},
                                  required=("role_id",))
@@ -379,7 +362,7 @@ async def login(ctx: Context, mount: rec.MountRecord, match: re.Match[str]) -> R
         if lapsed(record, ctx.now_ns()):
             raise BadRequest(INVALID)
         bindings.append(list(record.cidr_list))
-    if any(cidrs and not _client_in(ctx.request.remote_addr, cidrs) for cidrs in bindings):
+    if any(bound and not cidrs.admits(ctx.request.remote_addr, bound) for bound in bindings):
         raise BadRequest(INVALID)
     token = rec.TokenRecord(
         policies=with_default(list(role.token_policies)), display_name=f"approle-{name}",

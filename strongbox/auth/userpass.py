@@ -16,13 +16,12 @@ audited request with its error; lockouts are also logged (without the name).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import time
 from typing import Any
 
-from strongbox.auth import passwords
+from strongbox.auth import cidrs, passwords
 from strongbox.auth import store as auth_store
 from strongbox.auth.issue import issue, with_default
 from strongbox.auth.throttle import network_of
@@ -52,15 +51,9 @@ USER_SCHEMA = {"password": (str,), "policies": (list, str, type(None)),
 def _token_fields(user: rec.UserpassUser, body: dict[str, Any]) -> None:
     """token_bound_cidrs, token_type and token_period (Vault's tokenutil fields)."""
     if body.get("token_bound_cidrs") is not None:
-        raw = body["token_bound_cidrs"]
-        items = [c.strip() for c in raw.split(",")] if isinstance(raw, str) else raw
-        try:
-            cidrs = [str(ipaddress.ip_network(c, strict=False)) for c in items if c]
-        except (TypeError, ValueError):
-            raise BadRequest("'token_bound_cidrs' must be a list of CIDR blocks like "
-                             "\"10.0.0.0/8\"") from None
         del user.token_bound_cidrs[:]
-        user.token_bound_cidrs.extend(cidrs)
+        user.token_bound_cidrs.extend(cidrs.parse(body["token_bound_cidrs"],
+                                                  "token_bound_cidrs"))
     if body.get("token_type") is not None:
         kind = body["token_type"].removeprefix("default-")
         kind = "" if kind == "default" else kind

@@ -28,7 +28,8 @@ import strongbox
 
 PACKAGE_DIR = Path(strongbox.__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
-AUTH_PRIMITIVES = ("strongbox.auth.tokens", "strongbox.auth.throttle", "strongbox.auth.passwords")
+AUTH_PRIMITIVES = ("strongbox.auth.tokens", "strongbox.auth.throttle", "strongbox.auth.passwords",
+                   "strongbox.auth.cidrs")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("strongbox.cli",),
     ("strongbox.server", "strongbox.devcluster", "strongbox.tlsreload", "strongbox.handoff"),
