@@ -1,9 +1,9 @@
 """The leader's sweeper: removes expired tokens and wrapped responses, and whatever
 the backends' expiry hooks find lapsed in their mounts (AppRole secret ids,
-idle failed-login counters of userpass), and KV v2 versions past their
-`delete_version_after` (`engines/kv/retention.py`): those are destroyed, one
-`KvSetVersionState(retention=True)` per secret, each with an audit line
-(`kv-retention`, path and versions only) and the `Core.on_retention` hooks (the
+idle failed-login counters of userpass); and proposes what the backends'
+`retire` hooks find due (KV v2 versions past `delete_version_after`, destroyed
+one `KvSetVersionState(retention=True)` per secret), each with the audit line the
+backend gives (path and versions only) and the `Core.on_retention` hooks (the
 `strongbox_kv_versions_retired_total` metric). Destroy protection is respected.
 
 Expiry is enforced on every use, on every node, without it (docs/design.md: check
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from strongbox import registry
+from strongbox.backend.contract import Retirement
 from strongbox.core import Core
-from strongbox.engines.kv import retention
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
@@ -82,56 +83,46 @@ async def sweep_once(core: Core) -> int:
     return int(result.version)
 
 
-def collect_retention(store: Store, now_ns: int, limit: int = BATCH
-                      ) -> list[cmd_pb.KvSetVersionState]:
-    """The KV v2 retention destroys this node would propose at `now_ns`."""
-    out: list[cmd_pb.KvSetVersionState] = []
-    for namespace in _namespaces(store):
-        for mount in store.mounts(namespace):
-            if mount.type != "kv" or mount.options.get("version") != "2":
-                continue
-            out += retention.collect(store, namespace, mount, now_ns, limit - len(out))
-            if len(out) >= limit:
-                return out
+def collect_retention(store: Store, now_ns: int, limit: int = BATCH) -> list[Retirement]:
+    """What the backends' `retire` hooks would have this node propose at `now_ns`."""
+    out: list[Retirement] = []
+    for namespace, mount, secrets_engine in _mounts(store):
+        backend = registry.for_mount(mount.type, dict(mount.options), not secrets_engine)
+        if backend is None or backend.retire is None:
+            continue
+        out += backend.retire(store, namespace, mount, now_ns, limit - len(out))
+        if len(out) >= limit:
+            break
     return out
 
 
 async def retire_once(core: Core) -> int:
-    """One retention round on the leader; the number of versions destroyed."""
+    """One retention round on the leader; the number of records retired."""
     if core.sealed or not core.log.is_leader():
         return 0
-    ops = await asyncio.to_thread(collect_retention, core.store, core.clock.now_ns())
-    destroyed = 0
-    for op in ops:
-        result = await core.submit(cmd_pb.Command(kv_set_version_state=op))
+    due = await asyncio.to_thread(collect_retention, core.store, core.clock.now_ns())
+    retired = 0
+    for item in due:
+        result = await core.submit(item.command)
         if result.code != result.OK or not result.version:
             continue
-        destroyed += result.version
-        _audit_retention(core, op, int(result.version))
+        count = int(result.version)
+        retired += count
+        _audit(core, item.audit(count))
         for hook in core.on_retention:
-            hook(int(result.version))
-    if destroyed:
-        log.info("retention: destroyed %d KV versions past delete_version_after", destroyed)
-    return destroyed
+            hook(count)
+    if retired:
+        log.info("retention: retired %d records past their retention (KV versions past "
+                 "delete_version_after)", retired)
+    return retired
 
 
-def _audit_retention(core: Core, op: cmd_pb.KvSetVersionState, count: int) -> None:
-    """An audit line for a destroy nobody asked for: who (the sweeper), what (path and
-    version numbers: not secret), never a value."""
+def _audit(core: Core, entry: dict[str, Any]) -> None:
     if not core.audit.names():
         return
-    namespace = {"id": op.namespace or "root", "path": op.namespace + "/" if op.namespace
-                 else ""}
-    request = {"id": "kv-retention", "operation": "delete", "mount_type": "kv",
-               "path": f"{op.mount}destroy/{op.path}", "namespace": namespace,
-               "data": None, "remote_address": ""}
     try:
-        core.audit.log_response({
-            "type": "response", "auth": {"display_name": "kv-retention"}, "request": request,
-            "response": {"mount_type": "kv", "status": 204, "data": None,
-                         "destroyed_versions": list(op.versions)[:count] if count else []},
-            "error": ""})
-    except Exception:  # no device could record it: the destroy is committed already
+        core.audit.log_response(entry)
+    except Exception:  # no device could record it: the write is committed already
         log.warning("retention: the audit line could not be written", exc_info=True)
 
 

@@ -26,6 +26,10 @@ What else a backend declares:
 - `expiry`: an `ExpiryHook` naming which of its storage records lapse (AppRole
   secret ids, userpass failure counters): the leader's sweeper scans every mount
   of the backend with it and proposes the keys; apply re-checks them with it.
+- `retire`: writes the leader's sweeper proposes for records of a mount that are
+  due (KV v2 versions past `delete_version_after`), each a `Retirement`: the
+  command (apply re-checks the rule at the command's time) and the audit entry to
+  record when it removed something. None when the backend has nothing to retire.
 - `serves_data`: reads of this backend get the follower-read checks
   (snapshot restore in progress, `X-Strongbox-Consistency: consistent`,
   staleness without a leader).
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import lmdb
 
@@ -51,11 +56,25 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state.apply_sweep import ExpiryHook
 from strongbox.state.store import Store
 
-__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "Unmount", "Upgrade"]
+__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "Retire", "Retirement", "Unmount",
+           "Upgrade"]
 
 ApplyHandler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], rec.ApplyResult]
 Unmount = Callable[[Store, lmdb.Transaction, str, rec.MountRecord], None]
 Upgrade = Callable[[Context, rec.MountRecord, dict[str, str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """One write of the leader's sweeper for a backend, and `audit(count)`: the audit
+    entry once apply removed `count` things (`ApplyResult.version`)."""
+
+    command: cmd_pb.Command
+    audit: Callable[[int], dict[str, Any]]
+
+
+# (store, namespace, mount, now_ns, limit) -> up to `limit` retirements due at now_ns
+Retire = Callable[[Store, str, rec.MountRecord, int, int], list[Retirement]]
 
 
 def no_options(raw: dict[str, str]) -> dict[str, str]:
@@ -77,3 +96,4 @@ class Backend:
     check_token_first: bool = False
     upgrade: Upgrade | None = None
     expiry: ExpiryHook | None = None
+    retire: Retire | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from strongbox.backend.contract import Backend
-from strongbox.engines.kv import apply, http, upgrade
+from strongbox.engines.kv import apply, http, retention, upgrade
 from strongbox.errors import BadRequest
 
 
@@ -17,4 +17,4 @@ BACKEND = Backend(kind="secret", type="kv", version="2", default_version=False,
                   description="key/value secret storage, versioned", paths=http.PATHS,
                   options=options, unmount=apply.unmount, upgrade=upgrade.upgrade,
                   apply_handlers={**apply.HANDLERS, "kv_upgrade": upgrade.apply_kv_upgrade},
-                  serves_data=True, check_token_first=True)
+                  serves_data=True, check_token_first=True, retire=retention.retire)

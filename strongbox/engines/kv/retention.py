@@ -7,11 +7,16 @@ one `KvSetVersionState(DESTROY, retention=True)` per secret. Apply re-checks the
 (`lapsed_versions`) at the command's time, so an undelete or a metadata change that
 raced the sweep wins, and it leaves secrets with `destroy_protection` alone.
 
-Pure functions; `collect` reads the store (a worker thread calls it).
+Pure functions; `collect` and `retire` (the backend's `retire` hook, with the audit
+entry of each destroy) read the store (a worker thread calls them).
 """
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
+from strongbox.backend.contract import Retirement
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state.store import Store
@@ -46,3 +51,24 @@ def collect(store: Store, namespace: str, mount: rec.MountRecord, now_ns: int,
             if len(out) >= limit:
                 break
     return out
+
+
+def audit_entry(op: cmd_pb.KvSetVersionState, count: int) -> dict[str, Any]:
+    """The audit line of a destroy nobody asked for: who (the sweeper), what (path and
+    version numbers: not secret), never a value."""
+    namespace = {"id": op.namespace or "root", "path": op.namespace + "/" if op.namespace
+                 else ""}
+    request = {"id": "kv-retention", "operation": "delete", "mount_type": "kv",
+               "path": f"{op.mount}destroy/{op.path}", "namespace": namespace,
+               "data": None, "remote_address": ""}
+    return {"type": "response", "auth": {"display_name": "kv-retention"}, "request": request,
+            "response": {"mount_type": "kv", "status": 204, "data": None,
+                         "destroyed_versions": list(op.versions)[:count] if count else []},
+            "error": ""}
+
+
+def retire(store: Store, namespace: str, mount: rec.MountRecord, now_ns: int,
+           limit: int) -> list[Retirement]:
+    """The KV v2 backend's `retire` hook: `collect`'s destroys with their audit entries."""
+    return [Retirement(cmd_pb.Command(kv_set_version_state=op), partial(audit_entry, op))
+            for op in collect(store, namespace, mount, now_ns, limit)]
