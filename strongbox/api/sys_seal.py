@@ -27,7 +27,6 @@ VAULT_API_LEVEL = "1.16.0"
 REPORTED_VERSION = f"{VAULT_API_LEVEL}+strongbox.{__version__}"
 
 
-
 def check_shares(shares: int, threshold: int) -> None:
     """The share rules of sys/init (and of sys/rekey, which makes new shares)."""
     if not 1 <= shares <= 255:
@@ -37,6 +36,7 @@ def check_shares(shares: int, threshold: int) -> None:
     if threshold == 1 and shares > 1:
         raise BadRequest("secret_threshold must be at least 2 when secret_shares is more "
                          "than 1 (a threshold of 1 would make every share the whole key)")
+
 
 def seal_status_data(ctx: Context) -> dict[str, Any]:
     core = ctx.core
