@@ -116,6 +116,9 @@ class Core:
         self.metrics_render: Callable[[], tuple[bytes, str]] | None = None
         self.on_log_level: list[Callable[[str], None]] = []  # sys/loglevel changed it
         self.on_retention: list[Callable[[int], None]] = []  # KV versions the sweeper retired
+        # (name, amount) of what engines count: names are fixed words of
+        # `obs.metrics.ENGINE_COUNTERS` (never a key, path or value)
+        self.on_engine_count: list[Callable[[str, int], None]] = []
 
     def _audit_failed(self, device: str) -> None:
         for hook in self.on_audit_failure:

@@ -114,6 +114,7 @@ class Node:
         self.core.on_write_rejected.append(metrics.write_queue_rejected)
         self.core.on_audit_failure.append(metrics.audit_failure)
         self.core.on_token_error.append(metrics.token_validation_error)
+        self.core.on_engine_count.append(metrics.engine_count)
         self.core.metrics_render = metrics.render
         self.app = StrongBoxApp(self.core, tls=not self.config.listener.tls_disable,
                                 obs=self.obs)

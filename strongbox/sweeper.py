@@ -5,6 +5,8 @@ idle failed-login counters of userpass); and proposes what the backends'
 one `KvSetVersionState(retention=True)` per secret), each with the audit line the
 backend gives (path and versions only) and the `Core.on_retention` hooks (the
 `strongbox_kv_versions_retired_total` metric). Destroy protection is respected.
+Then it awaits each backend's `maintain` hook per mount (Transit's automatic key
+rotation).
 
 Expiry is enforced on every use, on every node, without it (docs/design.md: check
 on use); the sweeper only reclaims space and revokes the children of expired
@@ -117,6 +119,24 @@ async def retire_once(core: Core) -> int:
     return retired
 
 
+async def maintain_once(core: Core) -> int:
+    """One round of the backends' `maintain` hooks on the leader; the changes made."""
+    if core.sealed or not core.log.is_leader():
+        return 0
+    changed = 0
+    now = core.clock.now_ns()
+    for namespace, mount, secrets_engine in _mounts(core.store):
+        backend = registry.for_mount(mount.type, dict(mount.options), not secrets_engine)
+        if backend is None or backend.maintain is None:
+            continue
+        try:
+            changed += await backend.maintain(core, namespace, mount, now)
+        except Exception:  # one mount's failure (no quorum, a refused change) spares others
+            log.warning("upkeep of mount %s (%s) failed; retried next round", mount.path,
+                        mount.type, exc_info=True)
+    return changed
+
+
 def _audit(core: Core, entry: dict[str, Any]) -> None:
     if not core.audit.names():
         return
@@ -132,5 +152,6 @@ async def run(core: Core, interval_s: float) -> None:
         try:
             await sweep_once(core)
             await retire_once(core)
+            await maintain_once(core)
         except Exception:  # a failed round (no quorum, sealed meanwhile) is retried later
             log.warning("sweep round failed; retrying in %gs", interval_s, exc_info=True)

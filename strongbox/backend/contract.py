@@ -30,6 +30,11 @@ What else a backend declares:
   due (KV v2 versions past `delete_version_after`), each a `Retirement`: the
   command (apply re-checks the rule at the command's time) and the audit entry to
   record when it removed something. None when the backend has nothing to retire.
+- `maintain(core, namespace, mount, now_ns)`: leader-side upkeep of one mount that
+  needs more than a pure rule (Transit's automatic key rotation makes new key
+  material): the sweeper awaits it on the leader every round, for every mount of
+  the backend, and logs what it returns (the number of changes). None when the
+  backend needs none.
 - `serves_data`: reads of this backend get the follower-read checks
   (snapshot restore in progress, `X-Strongbox-Consistency: consistent`,
   staleness without a leader).
@@ -51,17 +56,19 @@ from typing import Any
 import lmdb
 
 from strongbox.backend.context import Context, PathTable
+from strongbox.core import Core
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state.apply_sweep import ExpiryHook
 from strongbox.state.store import Store
 
-__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "Retire", "Retirement", "Unmount",
-           "Upgrade"]
+__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "Maintain", "Retire", "Retirement",
+           "Unmount", "Upgrade"]
 
 ApplyHandler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], rec.ApplyResult]
 Unmount = Callable[[Store, lmdb.Transaction, str, rec.MountRecord], None]
 Upgrade = Callable[[Context, rec.MountRecord, dict[str, str]], Awaitable[None]]
+Maintain = Callable[[Core, str, rec.MountRecord, int], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -97,3 +104,4 @@ class Backend:
     upgrade: Upgrade | None = None
     expiry: ExpiryHook | None = None
     retire: Retire | None = None
+    maintain: Maintain | None = None

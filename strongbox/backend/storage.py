@@ -27,6 +27,7 @@ from strongbox.errors import BadRequest, InternalError, NotFound
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.state import keys
+from strongbox.state.apply_mount import PRECONDITION_GONE
 
 Parts = tuple[str, ...]
 
@@ -126,6 +127,18 @@ class MountStorage:
     async def write(self, batch: Batch, conflict: str = "it already exists") -> None:
         """Propose `batch`; 404 if the mount went away, 400 `conflict` on a precondition."""
         await self.propose(self.command(batch), conflict)
+
+    async def try_write(self, batch: Batch) -> bool:
+        """Propose `batch`; False (nothing written) when a precondition failed because a
+        concurrent write won, so the caller reads again and retries. 404 if the mount
+        went away."""
+        op = self.command(batch)
+        result = await self._core.submit(cmd_pb.Command(mount_write=op), origin=self._origin)
+        if result.code == result.CONFLICT or (result.code == result.NOT_FOUND
+                                              and result.message == PRECONDITION_GONE):
+            return False
+        raise_for(result)
+        return True
 
     async def propose(self, op: cmd_pb.MountWrite, conflict: str = "it already exists",
                       invalid: Factory | None = None) -> None:

@@ -54,6 +54,14 @@ DISK_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
                 0.5, 1.0, 2.5)
 
 NODE_ROLES = ("leader", "follower", "standby", "sealed")
+# What engines count through `Core.on_engine_count`: name -> (metric name, help).
+ENGINE_COUNTERS = {
+    "transit_encryptions": ("strongbox_transit_encryptions_total",
+                            "Transit encryptions done by this node (all keys)."),
+    "transit_nonce_warnings": ("strongbox_transit_nonce_limit_warnings_total",
+                               "Transit encryptions answered with the warning that the key "
+                               "version nears its random-nonce limit."),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +174,9 @@ class Metrics:
         self.write_queue_rejections = Counter(
             "strongbox_write_queue_rejections_total",
             "Writes refused because the Raft submit queue was full.", registry=reg)
+        self.engine_counters = {
+            name: Counter(metric, text, registry=reg)
+            for name, (metric, text) in ENGINE_COUNTERS.items()}
         reg.register(_StatusCollector(status_fn, clock))
         if process_metrics:
             ProcessCollector(registry=reg)
@@ -200,6 +211,11 @@ class Metrics:
 
     def write_queue_rejected(self) -> None:
         self.write_queue_rejections.inc()
+
+    def engine_count(self, name: str, amount: int) -> None:
+        counter = self.engine_counters.get(name)
+        if counter is not None:
+            counter.inc(amount)
 
     # -- exposition -----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from strongbox.state.store import Store, txn_get
 Result = rec.ApplyResult
 GONE = "the mount was disabled (or its namespace deleted) meanwhile"
 STORAGE_DB = "auth_entries"
+PRECONDITION_GONE = "it no longer exists"  # an expect_present key is absent
 
 
 def bump_mounts(store: Store, txn: lmdb.Transaction) -> None:
@@ -69,7 +70,7 @@ def apply_mount_write(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comma
             return Result(code=Result.CONFLICT, message="it already exists")
     for key in op.expect_present:
         if txn_get(txn, key, db) is None:
-            return Result(code=Result.NOT_FOUND, message="it no longer exists")
+            return Result(code=Result.NOT_FOUND, message=PRECONDITION_GONE)
     for prefix in op.delete_prefixes:
         delete_prefix(txn, db, prefix)
     for key in op.deletes:

@@ -1,0 +1,1 @@
+"""Transit: encryption as a service on the mount seam."""
