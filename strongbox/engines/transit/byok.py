@@ -27,7 +27,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from strongbox.engines.transit import keytypes
+from strongbox.engines.transit import crypto, keytypes
 from strongbox.engines.transit.keytypes import KeyType, KeyVersion
 from strongbox.errors import BadRequest
 
@@ -76,7 +76,7 @@ def wrapping_public_pem(private_der: bytes) -> str:
 def _oaep(hash_function: str) -> padding.OAEP:
     algorithm = HASH_FUNCTIONS.get(hash_function) if isinstance(hash_function, str) else None
     if algorithm is None:
-        raise BadRequest(f"unsupported hash_function {str(hash_function)[:16]!r}; one of: "
+        raise BadRequest(f"unsupported hash_function {keytypes.shown(hash_function)}; one of: "
                          f"{', '.join(HASH_FUNCTIONS)}")
     return padding.OAEP(mgf=padding.MGF1(algorithm()), algorithm=algorithm(), label=None)
 
@@ -103,9 +103,9 @@ def unwrap(private_der: bytes, ciphertext_b64: str, hash_function: str = "SHA256
     """The target key inside a Vault BYOK import ciphertext."""
     _oaep(hash_function)
     try:
-        if not isinstance(ciphertext_b64, str) or not ciphertext_b64.isascii():
+        if not isinstance(ciphertext_b64, str):
             raise ValueError("not base64")
-        blob = base64.b64decode(ciphertext_b64, validate=True)
+        blob = crypto.std_b64decode(ciphertext_b64)
     except (ValueError, binascii.Error):
         raise BadRequest("field 'ciphertext' must be base64") from None
     if len(blob) <= ENCRYPTED_KEY_BYTES:
@@ -167,7 +167,7 @@ def _public(kt: KeyType, kv: KeyVersion) -> str:
 def export(kt: KeyType, kv: KeyVersion, export_type: str) -> str:
     """One version's key as Vault's export endpoint shows it (see the module docstring)."""
     if export_type not in EXPORT_TYPES:
-        raise BadRequest(f"invalid export type {str(export_type)[:32]!r}; one of: "
+        raise BadRequest(f"invalid export type {keytypes.shown(export_type)}; one of: "
                          f"{', '.join(EXPORT_TYPES)}")
     if export_type not in kt.exports:
         raise BadRequest(f"export type {export_type} does not apply to key type {kt.name}")

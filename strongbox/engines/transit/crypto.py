@@ -69,10 +69,6 @@ _SUM_ALGORITHMS = tuple(name for name in _HASHLIB if name != "sha1")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
-def _shown(value: str) -> str:
-    return value if len(value) <= 32 and value.isprintable() else "?"
-
-
 def format_value(version: int, raw: bytes) -> str:
     """`vault:v<version>:` followed by standard base64 of `raw`."""
     return f"{PREFIX}{version}:{base64.b64encode(raw).decode('ascii')}"
@@ -96,14 +92,16 @@ def parse_prefix(value: str, what: str = "ciphertext") -> tuple[int, str]:
     return version, rest
 
 
-def _b64(value: str) -> bytes:
+def std_b64decode(value: str) -> bytes:
+    """Go's base64.StdEncoding: padded standard alphabet; CR and LF are skipped."""
     if not value.isascii():
         raise ValueError("not base64")
-    return base64.b64decode(value, validate=True)
+    return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
 
 
 def b64url_raw_decode(value: str) -> bytes:
     """Go's base64.RawURLEncoding: URL alphabet, no padding."""
+    value = value.replace("\r", "").replace("\n", "")
     if not _B64URL.fullmatch(value) or len(value) % 4 == 1:
         raise ValueError("not raw base64url")
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
@@ -117,7 +115,7 @@ def parse_value(value: str, what: str = "ciphertext") -> tuple[int, bytes]:
     """(version, raw bytes) of a `vault:v<N>:<std base64>` value."""
     version, rest = parse_prefix(value, what)
     try:
-        return version, _b64(rest)
+        return version, std_b64decode(rest)
     except (ValueError, binascii.Error):
         raise BadRequest(f"invalid {what}: could not decode base64") from None
 
@@ -127,7 +125,7 @@ def b64decode_field(value: str, field: str) -> bytes:
     if not isinstance(value, str):
         raise BadRequest(f"field {field!r} must be a base64 string")
     try:
-        return _b64(value)
+        return std_b64decode(value)
     except (ValueError, binascii.Error):
         raise BadRequest(f"field {field!r} must be base64") from None
 
@@ -271,7 +269,7 @@ def datakey(bits: int) -> bytes:
 def _hmac_algorithm(algorithm: str) -> str:
     name = _HASHLIB.get(algorithm) if isinstance(algorithm, str) else None
     if name is None:
-        raise BadRequest(f"invalid hash algorithm {_shown(str(algorithm))!r}; one of: "
+        raise BadRequest(f"invalid hash algorithm {keytypes.shown(algorithm)}; one of: "
                          f"{', '.join(_HASHLIB)}")
     return name
 
@@ -295,7 +293,7 @@ def hmac_verify(kv: KeyVersion, kt: KeyType, data: bytes, value: str,
     """Whether `value` is the HMAC of `data` under `kv` (constant-time comparison)."""
     version, rest = parse_prefix(value, "hmac")
     try:
-        given = _b64(rest)
+        given = std_b64decode(rest)
     except (ValueError, binascii.Error):
         raise BadRequest("unable to decode verification HMAC as base64") from None
     if version != kv.version:
@@ -306,10 +304,10 @@ def hmac_verify(kv: KeyVersion, kt: KeyType, data: bytes, value: str,
 def hash_value(data: bytes, algorithm: str = "sha2-256", fmt: str = "hex") -> str:
     """Vault's hash endpoint: sha2-224/256/384/512 or sha3-*, as hex or base64."""
     if fmt not in ("hex", "base64"):
-        raise BadRequest(f'unsupported encoding format {_shown(str(fmt))}; must be "hex" or '
+        raise BadRequest(f'unsupported encoding format {keytypes.shown(fmt)}; must be "hex" or '
                          '"base64"')
     if algorithm not in _SUM_ALGORITHMS:
-        raise BadRequest(f"unsupported algorithm {_shown(str(algorithm))}; one of: "
+        raise BadRequest(f"unsupported algorithm {keytypes.shown(algorithm)}; one of: "
                          f"{', '.join(_SUM_ALGORITHMS)}")
     digest = hashlib.new(_HASHLIB[algorithm], data).digest()
     return digest.hex() if fmt == "hex" else base64.b64encode(digest).decode("ascii")
@@ -324,7 +322,7 @@ def random_bytes(n: int, fmt: str = "base64") -> str:
     if n > RANDOM_MAX_BYTES:
         raise BadRequest(f"'bytes' should be less than {RANDOM_MAX_BYTES}")
     if fmt not in ("hex", "base64"):
-        raise BadRequest(f'unsupported encoding format {_shown(str(fmt))!r}; must be "hex" or '
+        raise BadRequest(f'unsupported encoding format {keytypes.shown(fmt)}; must be "hex" or '
                          '"base64"')
     raw = os.urandom(n)
     return raw.hex() if fmt == "hex" else base64.b64encode(raw).decode("ascii")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,12 +94,20 @@ _CURVES: dict[str, type[ec.EllipticCurve]] = {"ecdsa-p256": ec.SECP256R1,
                                                "ecdsa-p384": ec.SECP384R1}
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def shown(value: object) -> str:
+    """`value` quoted for an error message if it looks like an option name, else '?':
+    a message never echoes free-form input (which could be a secret)."""
+    return repr(value) if isinstance(value, str) and _TOKEN.fullmatch(value) else "'?'"
+
+
 def key_type(name: str) -> KeyType:
     """The `KeyType` called `name`; BadRequest for an unknown name."""
     kind = _TYPES.get(name) if isinstance(name, str) else None
     if kind is None:
-        shown = name if isinstance(name, str) and len(name) <= 64 else "?"
-        raise BadRequest(f"unknown key type {shown!r}; one of: {', '.join(KEY_TYPES)}")
+        raise BadRequest(f"unknown key type {shown(name)}; one of: {', '.join(KEY_TYPES)}")
     return kind
 
 

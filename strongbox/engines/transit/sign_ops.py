@@ -26,7 +26,7 @@ SIGN_FIELDS = ("hash_algorithm", "prehashed", "signature_algorithm", "marshaling
                "salt_length")
 DEFAULTS = {"hash_algorithm": "sha2-256", "prehashed": False, "signature_algorithm": "",
             "marshaling_algorithm": "asn1", "salt_length": "auto"}
-MAX_RANDOM = 1 << 20
+MAX_RANDOM = 128 * 1024  # Vault's APIMaxBytes
 
 
 def _path_param(ctx: Context, name: str) -> str:
@@ -68,10 +68,13 @@ async def sign(ctx: Context) -> Response:
     async def one(item: dict[str, Any]) -> dict[str, Any]:
         data = required_b64(item, "input")
         kv = policy.for_encryption(key_version(item) or key_version(body))
+        context = optional_b64(item, "context")
         signature = signing.sign(policy.kind, kv, data, **_options(ctx, body, item),
-                                 context=optional_b64(item, "context"),
-                                 derived=policy.derived)
-        return {"signature": signature, "key_version": kv.version}
+                                 context=context, derived=policy.derived)
+        out: dict[str, Any] = {"signature": signature, "key_version": kv.version}
+        if policy.derived:  # Vault answers the context's public key with the signature
+            out["public_key"] = signing.derived_public_key(policy.kind, kv, context)
+        return out
 
     return await batch.run(ctx, body, one)
 

@@ -12,8 +12,11 @@ builtin/logical/transit/path_sign_verify.go):
   prehashed); the digest is reduced to the curve order size as Go's ecdsa does
   (left-most bytes, or left-padded when shorter). asn1 is a DER signature, jws is r||s
   at the curve size.
-- rsa signs with PSS (default) or PKCS#1 v1.5 over the hashed input (prehashed: the
-  digest itself; hash none: raw PKCS#1 v1.5 without DigestInfo).
+- rsa signs with PSS (default; MGF1 with the same hash) or PKCS#1 v1.5 over the hashed
+  input (prehashed: the digest itself; hash none: raw PKCS#1 v1.5 without DigestInfo).
+  PSS salt "auto" signs with the longest salt and detects it when verifying, as Go does;
+  a salt outside -1..(modulus bytes - hash size - 2) is rejected.
+- A jws ECDSA signature of the wrong size verifies as False (Vault splits any length).
 - The signature is `vault:v<N>:` + standard base64, except with marshaling jws, where
   Vault uses unpadded base64url for every key type.
 - `verify` returns False for a signature that does not verify and raises `BadRequest`
@@ -61,7 +64,7 @@ def parse_salt_length(value: str | int) -> int:
         number = int(text, 10)
     except ValueError:
         raise BadRequest(f"salt length neither 'auto', 'hash', nor an int: "
-                         f"{text[:32]!r}") from None
+                         f"{keytypes.shown(text)}") from None
     if number < SALT_HASH:
         raise BadRequest(f"salt length is invalid: {number}")
     return number
@@ -72,10 +75,10 @@ def options(kt: KeyType, hash_algorithm: str = "sha2-256", prehashed: bool = Fal
             salt_length: str | int = "auto") -> SignOptions:
     """Validate signing options in Vault's order; BadRequest for a disallowed one."""
     if hash_algorithm != "none" and hash_algorithm not in crypto.HASHES:
-        raise BadRequest(f"invalid hash algorithm {str(hash_algorithm)[:32]!r}; one of: none, "
+        raise BadRequest(f"invalid hash algorithm {keytypes.shown(hash_algorithm)}; one of: none, "
                          f"{', '.join(crypto.HASHES)}")
     if marshaling_algorithm not in MARSHALINGS:
-        raise BadRequest(f"invalid marshaling type {str(marshaling_algorithm)[:32]!r}; one "
+        raise BadRequest(f"invalid marshaling type {keytypes.shown(marshaling_algorithm)}; one "
                          "of: asn1, jws")
     salt = parse_salt_length(salt_length)
     if not kt.signs:
@@ -85,7 +88,7 @@ def options(kt: KeyType, hash_algorithm: str = "sha2-256", prehashed: bool = Fal
                          "signature_algorithm=pkcs1v15")
     algorithm = signature_algorithm or "pss"
     if kt.family == "rsa" and algorithm not in SIGNATURE_ALGORITHMS:
-        raise BadRequest(f"unsupported rsa signature algorithm {str(algorithm)[:32]!r}; one "
+        raise BadRequest(f"unsupported rsa signature algorithm {keytypes.shown(algorithm)}; one "
                          "of: pss, pkcs1v15")
     return SignOptions(hash_algorithm, bool(prehashed), algorithm, marshaling_algorithm, salt)
 
@@ -206,9 +209,7 @@ def decode_signature(rest: str, marshaling: str) -> bytes:
     try:
         if marshaling == "jws":
             return crypto.b64url_raw_decode(rest)
-        if not rest.isascii():
-            raise ValueError("not base64")
-        return base64.b64decode(rest, validate=True)
+        return crypto.std_b64decode(rest)
     except (ValueError, binascii.Error):
         raise BadRequest("invalid base64 signature value") from None
 
