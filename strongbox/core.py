@@ -12,6 +12,8 @@ this object.
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import uuid
 from collections.abc import Callable
@@ -119,6 +121,20 @@ class Core:
         # (name, amount) of what engines count: names are fixed words of
         # `obs.metrics.ENGINE_COUNTERS` (never a key, path or value)
         self.on_engine_count: list[Callable[[str, int], None]] = []
+        self.on_engine_gauge: list[Callable[[str, float], None]] = []  # ENGINE_GAUGES
+
+    def crash_point(self, name: str) -> None:
+        """Tests only (`cluster.fault_injection`): end the process at once, as kill -9
+        would, when <data_dir>/faults.json lists `name` in "crash_at", so a test can stop
+        a multi-step operation exactly between two of its steps."""
+        if not self.config.cluster.fault_injection:
+            return
+        try:
+            faults = json.loads((Path(self.config.data_dir) / "faults.json").read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(faults, dict) and name in faults.get("crash_at", []):
+            os._exit(137)
 
     def _audit_failed(self, device: str) -> None:
         for hook in self.on_audit_failure:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from strongbox.auth import approle, cert, jwt, kubernetes, userpass
 from strongbox.backend.contract import Backend
+from strongbox.engines.database import backend as database
 from strongbox.engines.kv import backend as kv
 from strongbox.engines.kv1 import backend as kv1
 from strongbox.engines.transit import backend as transit
@@ -20,14 +21,13 @@ BACKENDS: tuple[Backend, ...] = (
     kv.BACKEND,
     kv1.BACKEND,
     transit.BACKEND,
+    database.BACKEND,
     userpass.BACKEND,
     approle.BACKEND,
     kubernetes.BACKEND,
     jwt.BACKEND,
     cert.BACKEND,
 )
-# Types Vault has that arrive with later work: named in the error, not "unknown".
-LATER = {"database": "the database engine"}
 # Vault's aliases of one type with a fixed version.
 ALIASES = {"kv-v2": ("kv", "2"), "kv-v1": ("kv", "1")}
 

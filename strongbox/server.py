@@ -115,6 +115,7 @@ class Node:
         self.core.on_audit_failure.append(metrics.audit_failure)
         self.core.on_token_error.append(metrics.token_validation_error)
         self.core.on_engine_count.append(metrics.engine_count)
+        self.core.on_engine_gauge.append(metrics.engine_gauge)
         self.core.metrics_render = metrics.render
         self.app = StrongBoxApp(self.core, tls=not self.config.listener.tls_disable,
                                 obs=self.obs)
@@ -212,7 +213,9 @@ class Node:
         config = self.uvicorn_config()
         server = uvicorn.Server(config)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen_audit)
-        sweeping = asyncio.create_task(sweeper.run(self.core, self.config.limits.sweep_interval_s))
+        interval = self.config.limits.sweep_interval_s
+        sweeping = asyncio.create_task(sweeper.run(self.core, interval))
+        upkeep = asyncio.create_task(sweeper.run_maintenance(self.core, interval))
         if self.cluster_server is not None:
             self.cluster_server.forward_handler = make_forward_handler(
                 self.app, asyncio.get_running_loop(), self.app.tracer)
@@ -224,6 +227,7 @@ class Node:
             await server.serve()
         finally:
             sweeping.cancel()
+            upkeep.cancel()
             await handoff.hand_off_leadership(self.raft)  # handoff: leader steps down on SIGTERM
 
     def _reopen_audit(self) -> None:

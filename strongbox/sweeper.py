@@ -119,8 +119,9 @@ async def retire_once(core: Core) -> int:
     return retired
 
 
-async def maintain_once(core: Core) -> int:
-    """One round of the backends' `maintain` hooks on the leader; the changes made."""
+async def maintain_once(core: Core, due: set[str] | None = None) -> int:
+    """One round of the backends' `maintain` hooks on the leader (only of the backend
+    types in `due`, when given); the changes made."""
     if core.sealed or not core.log.is_leader():
         return 0
     changed = 0
@@ -128,6 +129,8 @@ async def maintain_once(core: Core) -> int:
     for namespace, mount, secrets_engine in _mounts(core.store):
         backend = registry.for_mount(mount.type, dict(mount.options), not secrets_engine)
         if backend is None or backend.maintain is None:
+            continue
+        if due is not None and backend.type not in due:
             continue
         try:
             changed += await backend.maintain(core, namespace, mount, now)
@@ -152,6 +155,30 @@ async def run(core: Core, interval_s: float) -> None:
         try:
             await sweep_once(core)
             await retire_once(core)
-            await maintain_once(core)
         except Exception:  # a failed round (no quorum, sealed meanwhile) is retried later
             log.warning("sweep round failed; retrying in %gs", interval_s, exc_info=True)
+
+
+def _intervals(default_s: float) -> dict[str, float]:
+    return {b.type: b.maintain_interval_s or default_s for b in registry.BACKENDS
+            if b.maintain is not None and b.kind == "secret"}
+
+
+async def run_maintenance(core: Core, interval_s: float, tick_s: float = 0.5) -> None:
+    """The backends' `maintain` hooks, each at its own interval (`maintain_interval_s`,
+    else the sweep interval), on their own loop so a slow one never delays the sweep."""
+    intervals = _intervals(interval_s)
+    last: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(tick_s)
+        now = loop.time()
+        due = {t for t, every in intervals.items() if now - last.get(t, now - every) >= every}
+        if not due:
+            continue
+        for type_ in due:
+            last[type_] = now
+        try:
+            await maintain_once(core, due)
+        except Exception:
+            log.warning("upkeep round failed; retried next round", exc_info=True)

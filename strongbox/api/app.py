@@ -33,6 +33,7 @@ from strongbox.api import (
     sys_audit,
     sys_auth,
     sys_generate_root,
+    sys_leases,
     sys_loglevel,
     sys_metrics,
     sys_mount_read,
@@ -78,11 +79,11 @@ STATIC = PathTable(
            **sys_policy.ROUTES, **token_store.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
            **namespaces.ROUTES, **sys_rekey.ROUTES, **sys_generate_root.ROUTES,
            **sys_mount_read.ROUTES, **token_roles.ROUTES,
-           **sys_loglevel.ROUTES},
+           **sys_loglevel.ROUTES, **sys_leases.ROUTES},
     prefixes={**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
               **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES,
               **sys_rekey.PREFIX_ROUTES, **sys_mount_read.PREFIX_ROUTES,
-              **token_roles.PREFIX_ROUTES})
+              **token_roles.PREFIX_ROUTES, **sys_leases.PREFIX_ROUTES})
 
 
 def validate_path(path: str) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from strongbox import registry
-from strongbox.api import sys_mount_read
+from strongbox.api import sys_leases, sys_mount_read
 from strongbox.auth import store as auth_store
 from strongbox.backend.context import Context, Handler, Route
 from strongbox.backend.contract import Backend
@@ -85,9 +85,6 @@ def _engine(kind: str, options: dict[str, str]) -> Backend:
     if backend is not None:
         return backend
     supported = ", ".join(registry.types("secret"))
-    if kind in registry.LATER:
-        raise BadRequest(f"{registry.LATER[kind]} is not available yet; supported types: "
-                         f"{supported}")
     if registry.secrets_engine(kind) is not None:
         raise BadRequest(f"{kind} has no version {options['version']!r}")
     raise BadRequest(f"unknown secrets engine type {kind!r}; supported types: {supported}")
@@ -173,33 +170,35 @@ async def write_tune(ctx: Context, prefix: str) -> Response:
     max_ns = _lease_ttl(body, "max_lease_ttl", mount.max_lease_ttl_ns)
     if default_ns and max_ns and default_ns > max_ns:
         raise BadRequest("'default_lease_ttl' cannot be greater than 'max_lease_ttl'")
-    upgrade = None
+    upgrade, options = None, None
     if body.get("options") is not None and not auth:
-        upgrade = _tune_options(ctx, mount, _raw_options(body))  # validates, changes nothing
+        upgrade, options = _tune_options(ctx, mount, _raw_options(body))  # changes nothing
     description = body.get("description")
     changed_ttls = (default_ns, max_ns) != (mount.default_lease_ttl_ns, mount.max_lease_ttl_ns)
-    if changed_ttls or (description is not None and description != mount.description):
+    if changed_ttls or options is not None or (description is not None
+                                               and description != mount.description):
         await ctx.submit(cmd_pb.Command(mount_tune=cmd_pb.MountTune(
             namespace=ctx.request.namespace, path=path, auth=auth,
             description=mount.description if description is None else description,
-            set_lease_ttls=True, default_lease_ttl_ns=default_ns, max_lease_ttl_ns=max_ns)))
+            set_lease_ttls=True, default_lease_ttl_ns=default_ns, max_lease_ttl_ns=max_ns,
+            set_options=options is not None, options=options or {})))
     if upgrade is not None:
         await upgrade()
     return no_content()
 
 
 def _tune_options(ctx: Context, mount: rec.MountRecord, raw: dict[str, str]
-                  ) -> Callable[[], Awaitable[None]] | None:
-    """Validate an options tune; the version change to run (KV 1 -> 2), if any.
+                  ) -> tuple[Callable[[], Awaitable[None]] | None, dict[str, str] | None]:
+    """Validate an options tune: (the version change to run (KV 1 -> 2), if any; the
+    new options to store when they change without a version change, else None).
 
     Changing `options.version` hands the mount to the target version's backend."""
     current = dict(mount.options)
     version = raw.get("version", current.get("version", ""))
     if version == current.get("version", ""):
         backend = registry.for_mount(mount.type, current, auth=False)
-        if backend is not None:
-            backend.options({**current, **raw})  # validate; nothing else is tunable yet
-        return None
+        merged = backend.options({**current, **raw}) if backend is not None else current
+        return None, (merged if merged != current else None)
     target = registry.secrets_engine(mount.type, version)
     if target is None or target.upgrade is None:  # only KV 2 takes over (from 1)
         raise BadRequest(f"a {mount.type} mount at version {current.get('version')!r} cannot "
@@ -210,7 +209,7 @@ def _tune_options(ctx: Context, mount: rec.MountRecord, raw: dict[str, str]
     async def run() -> None:
         fresh = _mount_record(ctx, mount.path, auth=False)  # after the TTL tune, if any
         await take_over(ctx, fresh, options)
-    return run
+    return run, None
 
 
 def _with_tune(prefix: str, handlers: dict[str, Handler], sudo: bool) -> Route:
@@ -233,6 +232,9 @@ def _with_tune(prefix: str, handlers: dict[str, Handler], sudo: bool) -> Route:
 
 async def disable_engine(ctx: Context) -> Response:
     path = _path(ctx, "sys/mounts/")
+    mount = ctx.core.store.mount(ctx.request.namespace, path)
+    if mount is not None:
+        await sys_leases.before_disable(ctx, mount)  # Vault revokes a mount's leases first
     await ctx.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
         namespace=ctx.request.namespace, path=path)))
     return no_content()

@@ -35,6 +35,9 @@ What else a backend declares:
   material): the sweeper awaits it on the leader every round, for every mount of
   the backend, and logs what it returns (the number of changes). None when the
   backend needs none.
+  `maintain_interval_s`: how often (None: the sweeper's interval; Database: 1 s).
+- `leases`: a `LeaseHooks` when the backend issues leases (Database): `sys/leases/*`
+  finds the mount by the lease id's prefix and calls these with that mount's context.
 - `serves_data`: reads of this backend get the follower-read checks
   (snapshot restore in progress, `X-Strongbox-Consistency: consistent`,
   staleness without a leader).
@@ -62,8 +65,8 @@ from strongbox.pb import records_pb2 as rec
 from strongbox.state.apply_sweep import ExpiryHook
 from strongbox.state.store import Store
 
-__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "Maintain", "Retire", "Retirement",
-           "Unmount", "Upgrade"]
+__all__ = ["ApplyHandler", "Backend", "ExpiryHook", "LeaseHooks", "Maintain", "Retire",
+           "Retirement", "Unmount", "Upgrade"]
 
 ApplyHandler = Callable[[Store, lmdb.Transaction, cmd_pb.Command], rec.ApplyResult]
 Unmount = Callable[[Store, lmdb.Transaction, str, rec.MountRecord], None]
@@ -89,6 +92,17 @@ def no_options(raw: dict[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class LeaseHooks:
+    """What `sys/leases/*` asks a backend; `key` is the lease id after the mount path."""
+
+    lookup: Callable[[Context, str], dict[str, Any]]
+    renew: Callable[[Context, str, int], Awaitable[dict[str, Any]]]  # increment seconds
+    revoke: Callable[[Context, str, bool], Awaitable[None]]  # force
+    revoke_prefix: Callable[[Context, str, bool], Awaitable[int]]
+    children: Callable[[Context, str], list[str]]  # LIST below a prefix
+
+
+@dataclass(frozen=True)
 class Backend:
     kind: str  # "secret" | "auth"
     type: str
@@ -105,3 +119,5 @@ class Backend:
     expiry: ExpiryHook | None = None
     retire: Retire | None = None
     maintain: Maintain | None = None
+    maintain_interval_s: float | None = None
+    leases: LeaseHooks | None = None

@@ -37,6 +37,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -61,6 +62,19 @@ ENGINE_COUNTERS = {
     "transit_nonce_warnings": ("strongbox_transit_nonce_limit_warnings_total",
                                "Transit encryptions answered with the warning that the key "
                                "version nears its random-nonce limit."),
+    "database_leases_revoked": ("strongbox_database_leases_revoked_total",
+                                "Database leases revoked by this node's expiry worker."),
+    "database_revocations_failed": ("strongbox_database_revocations_failed_total",
+                                    "Database lease revocations PostgreSQL refused (each "
+                                    "attempt)."),
+}
+# What engines report through `Core.on_engine_gauge`: name -> (metric name, help).
+ENGINE_GAUGES = {
+    "database_leases": ("strongbox_database_leases",
+                        "Live Database leases (the leader's count, over every mount)."),
+    "database_leases_irrevocable": ("strongbox_database_leases_irrevocable",
+                                    "Database leases whose revocation kept failing: kept, "
+                                    "out of the expiry queue, waiting for an operator."),
 }
 
 
@@ -177,6 +191,8 @@ class Metrics:
         self.engine_counters = {
             name: Counter(metric, text, registry=reg)
             for name, (metric, text) in ENGINE_COUNTERS.items()}
+        self.engine_gauges = {name: Gauge(metric, text, registry=reg)
+                              for name, (metric, text) in ENGINE_GAUGES.items()}
         reg.register(_StatusCollector(status_fn, clock))
         if process_metrics:
             ProcessCollector(registry=reg)
@@ -211,6 +227,11 @@ class Metrics:
 
     def write_queue_rejected(self) -> None:
         self.write_queue_rejections.inc()
+
+    def engine_gauge(self, name: str, value: float) -> None:
+        gauge = self.engine_gauges.get(name)
+        if gauge is not None:
+            gauge.set(value)
 
     def engine_count(self, name: str, amount: int) -> None:
         counter = self.engine_counters.get(name)

@@ -225,7 +225,7 @@ def test_registry_finds_kv_versions() -> None:
 def test_registry_unknown_types_give_none() -> None:
     assert registry.secrets_engine("nosuch") is None
     assert registry.secrets_engine("kv", "3") is None
-    assert registry.secrets_engine("transit") is None
+    assert registry.secrets_engine("pki") is None
     assert registry.secrets_engine("userpass") is None  # an auth method, not an engine
     assert registry.auth_method("nosuch") is None
     assert registry.auth_method("kv") is None
@@ -234,7 +234,7 @@ def test_registry_unknown_types_give_none() -> None:
 
 # One path per backend that its table must serve.
 SAMPLE_PATHS = ["app/db", "data/app/db", "config", "login/eve", "users/eve",
-                "role/r1/role-id", "role/r1", "login"]
+                "role/r1/role-id", "role/r1", "login", "encrypt/k", "creds/r1"]
 
 
 def test_every_registered_backend_serves_some_path() -> None:

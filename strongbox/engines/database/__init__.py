@@ -1,0 +1,1 @@
+"""Database secrets engine: short-lived PostgreSQL credentials on the mount seam."""
