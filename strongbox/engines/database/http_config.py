@@ -17,6 +17,7 @@ After a rotation no one can read the root password: it is in no answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from strongbox.backend.context import Context
@@ -29,6 +30,7 @@ from strongbox.engines.database.store import CONN, view_of
 from strongbox.errors import BadRequest, NotFound, StrongBoxError
 
 log = logging.getLogger("strongbox.database")
+PHASE_TIMEOUT_S = 10.0  # phase 2 (set + login check) gives up after this; see worker.py
 MOUNT_TYPE = "database"
 
 
@@ -103,6 +105,12 @@ async def finish_root_rotation(view: MountStorage, conn: Connection) -> bool:
     return True
 
 
+async def set_and_check(plugin: PostgresPlugin, user: str, password: str,
+                         statements: list[str]) -> None:
+    await plugin.set_password(user, password, statements or None)
+    await plugin.login_check(user, password)
+
+
 async def rotate_root(ctx: Context) -> Response:
     view, name, core = view_of(ctx), name_of(ctx), ctx.core
     conn = store.existing_connection(view, name)
@@ -117,10 +125,10 @@ async def rotate_root(ctx: Context) -> Response:
     await view.write(Batch().put(store.encode(conn), CONN, name))
     plugin = store.plugin(view, conn)
     try:
-        await plugin.set_password(conn.username, new, conn.root_rotation_statements or None)
-        await plugin.login_check(conn.username, new)  # phase 2
+        await asyncio.wait_for(set_and_check(plugin, conn.username, new,
+                                              conn.root_rotation_statements), PHASE_TIMEOUT_S)
         core.crash_point("database.rotate_root.after_set")
-    except StrongBoxError:
+    except (StrongBoxError, TimeoutError):
         current = store.existing_connection(view, name)
         await finish_root_rotation(view, current)
         raise

@@ -16,12 +16,13 @@ next rotation, a whole `rotation_period` later.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from strongbox.backend.context import Context
 from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.backend.storage import Batch, MountStorage
-from strongbox.engines.database import leases, store, templates
+from strongbox.engines.database import http_config, leases, store, templates
 from strongbox.engines.database.http_config import MOUNT_TYPE, name_of
 from strongbox.engines.database.models import Lease, Role, StaticRole
 from strongbox.engines.database.store import ROLE, STATIC, view_of
@@ -129,10 +130,11 @@ async def rotate_static(view: MountStorage, name: str, now: int) -> StaticRole:
     user, new = role.next_user(), templates.generate_password(conn.policy())
     role.pending_user, role.pending_password, role.pending_since = user, new, now
     await view.write(Batch().put(store.encode(role), STATIC, name))  # phase 1
-    try:
-        await plugin.set_password(user, new, role.rotation_statements or None)
-        await plugin.login_check(user, new)  # phase 2
-    except StrongBoxError:
+    try:  # phase 2
+        await asyncio.wait_for(http_config.set_and_check(plugin, user, new,
+                                                         role.rotation_statements),
+                               http_config.PHASE_TIMEOUT_S)
+    except (StrongBoxError, TimeoutError):
         await finish_static(view, role, now)
         raise
     return await _commit_static(view, role, now)

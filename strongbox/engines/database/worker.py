@@ -34,8 +34,9 @@ log = logging.getLogger("strongbox.database")
 BATCH = 200
 PARALLEL = 8
 MAX_BACKOFF_S = 300
-# a rotation pending this long was interrupted (a live one finishes within its timeouts)
-RECOVER_AFTER_S = 30
+# a rotation pending this long was interrupted: a live one gives up its PostgreSQL phase
+# after http_config.PHASE_TIMEOUT_S
+RECOVER_AFTER_S = 15
 # mount uuid -> (live leases, irrevocable leases), for the gauges over all mounts
 _tally: dict[str, tuple[int, int]] = {}
 
