@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from strongbox import __version__
 from strongbox.audit import verify as audit_verify
 from strongbox.cli import cluster as cluster_cli
-from strongbox.cli import kv, kvio, login, operator, raft, sys_register, tokens
+from strongbox.cli import kv, kvio, leases, login, operator, raft, sys_register, tokens
 from strongbox.cli import run as run_cli
 from strongbox.cli.common import describe, guarded
 from strongbox.client.errors import ClientError
@@ -89,6 +89,7 @@ def _client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     login.register(sub)
     kvio.register(kv.register(sub))
     tokens.register(sub)
+    leases.register(sub)
     sys_register.register(sub, sys_register.audit_table(sub.choices["audit"]))
     run_cli.register(sub)
 

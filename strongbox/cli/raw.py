@@ -27,7 +27,11 @@ from strongbox.client import errors
 def _fields(body: dict[str, object]) -> dict[str, object]:
     data = body_data(body)
     auth = body.get("auth")
-    return {**(auth if isinstance(auth, dict) else {}), **(data or body)}
+    lease: dict[str, object] = {}
+    if body.get("lease_id"):  # dynamic credentials: Vault's CLI shows the lease first
+        lease = {"lease_id": body["lease_id"], "lease_duration": body.get("lease_duration"),
+                 "lease_renewable": body.get("renewable")}
+    return {**lease, **(auth if isinstance(auth, dict) else {}), **(data or body)}
 
 
 def cmd_read(args: argparse.Namespace) -> int:

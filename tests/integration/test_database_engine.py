@@ -267,3 +267,21 @@ def test_disabling_the_mount_revokes_its_leases(db: InProcessApi, pg: PgServer) 
     user = creds(db)["data"]["username"]
     assert db.request("DELETE", "sys/mounts/database").status_code == 204
     assert not role_exists(pg, user)
+
+
+def test_a_new_static_role_is_not_due_for_the_worker(db: InProcessApi, pg: PgServer) -> None:
+    """Regression: a static role made with last_rotation 0 was 'due' at once, so the
+    leader's worker rotated it concurrently with its creation."""
+    with pg.connect() as c:
+        c.execute("CREATE ROLE svc_new WITH LOGIN")
+    assert db.request("POST", "database/static-roles/new", json={
+        "db_name": "pg", "username": "svc_new", "rotation_period": "1h"}).status_code == 204
+    before = db.request("GET", "database/static-creds/new").json()["data"]
+    assert upkeep(db) == 0
+    after = db.request("GET", "database/static-creds/new").json()["data"]
+    assert after["password"] == before["password"]
+    login(pg, "svc_new", after["password"]).close()
+    r = db.request("POST", "database/static-roles/ghost", json={
+        "db_name": "pg", "username": "no_such_user", "rotation_period": "1h"})
+    assert r.status_code == 400 and "does not exist" in r.text
+    assert db.request("GET", "database/static-roles/ghost").status_code == 404

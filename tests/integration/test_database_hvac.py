@@ -4,9 +4,12 @@ rotations without one failed login."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import hvac
 import hvac.exceptions
@@ -117,3 +120,31 @@ def test_a_reconnecting_client_never_fails_through_alternating_rotations(
         stop.set()
         worker.join(timeout=30)
     assert failures == [] and logins[0] > 0
+
+
+def test_the_lease_cli_looks_up_renews_and_revokes(node: ReadyNode, client: hvac.Client,
+                                                   pg: PgServer, tmp_path: Path) -> None:
+    from tests.integration.test_cli import CLI, cli_env
+
+    client.secrets.database.create_role("app", db_name="pg", creation_statements=CREATE,
+                                        default_ttl="1h", max_ttl="3h")
+    env = cli_env(node, tmp_path, node.root_token)
+
+    def sb(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60,
+                              check=False, env=env)
+
+    issued = sb("read", "-format=json", "database/creds/app")
+    assert issued.returncode == 0, issued.stderr
+    lease_id = json.loads(issued.stdout)["lease_id"]
+    shown = sb("read", "database/creds/app")
+    assert "lease_id" in shown.stdout and "lease_renewable" in shown.stdout
+    looked = sb("lease", "lookup", "-format=json", lease_id)
+    assert json.loads(looked.stdout)["data"]["id"] == lease_id
+    renewed = sb("lease", "renew", "-increment=2h", "-field=lease_duration", lease_id)
+    assert renewed.stdout.strip() == "7200", renewed.stderr
+    assert sb("lease", "revoke", lease_id).returncode == 0
+    gone = sb("lease", "lookup", lease_id)
+    assert gone.returncode == 1 and gone.stderr.startswith("Error: invalid lease")
+    assert sb("lease", "revoke", "-prefix", "database/creds/app").returncode == 0
+    assert sb("lease", "revoke", "-force", lease_id).returncode == 2

@@ -112,7 +112,21 @@ async def set_and_check(plugin: PostgresPlugin, user: str, password: str,
 
 
 async def rotate_root(ctx: Context) -> Response:
-    view, name, core = view_of(ctx), name_of(ctx), ctx.core
+    view, name = view_of(ctx), name_of(ctx)
+    async with store.rotation_lock(view, CONN, name):
+        await _rotate_root(ctx, view, name)
+    return no_content()
+
+
+async def recover_root_rotation(view: MountStorage, name: str) -> bool:
+    """The worker's entry: finish an interrupted rotation of connection `name`."""
+    async with store.rotation_lock(view, CONN, name):
+        conn = store.connection(view, name)
+        return conn is not None and await finish_root_rotation(view, conn)
+
+
+async def _rotate_root(ctx: Context, view: MountStorage, name: str) -> None:
+    core = ctx.core
     conn = store.existing_connection(view, name)
     if not conn.username:
         raise BadRequest(f"connection {name!r} has no 'username': rotate-root changes the "
@@ -126,12 +140,10 @@ async def rotate_root(ctx: Context) -> Response:
     plugin = store.plugin(view, conn)
     try:
         await asyncio.wait_for(set_and_check(plugin, conn.username, new,
-                                              conn.root_rotation_statements), PHASE_TIMEOUT_S)
+                                             conn.root_rotation_statements), PHASE_TIMEOUT_S)
         core.crash_point("database.rotate_root.after_set")
     except (StrongBoxError, TimeoutError):
         current = store.existing_connection(view, name)
         await finish_root_rotation(view, current)
         raise
     await _commit(view, conn, new)  # phase 3
-    return no_content()
-

@@ -120,11 +120,21 @@ async def _undo(view: MountStorage, plugin: Any, role: Role, record: Lease, key:
 
 # -- static roles ----------------------------------------------------------------------
 
-async def rotate_static(view: MountStorage, name: str, now: int) -> StaticRole:
-    """One two-phase rotation of static role `name` (also finishing an interrupted one)."""
-    role = store.static_role(view, name)
-    if role is None:
-        raise NotFound(f"no static role named {name!r}")
+async def rotate_static(view: MountStorage, name: str, now: int,
+                        only_if_due: bool = False) -> StaticRole | None:
+    """One two-phase rotation of static role `name` (also finishing an interrupted one);
+    with `only_if_due` (the worker), only when it is due or stuck between phases."""
+    async with store.rotation_lock(view, STATIC, name):
+        role = store.static_role(view, name)
+        if role is None:
+            raise NotFound(f"no static role named {name!r}")
+        if only_if_due and not (role.due(now) or role.pending_password):
+            return None
+        return await _rotate_static(view, role, now)
+
+
+async def _rotate_static(view: MountStorage, role: StaticRole, now: int) -> StaticRole:
+    name = role.name
     role = await finish_static(view, role, now)
     conn, plugin = store.for_role(view, name, role.db_name)
     user, new = role.next_user(), templates.generate_password(conn.policy())
@@ -169,9 +179,15 @@ async def write_static_role(ctx: Context) -> Response:
     current = store.static_role(view, name)
     role = StaticRole.parse(name, ctx.request.raw_json(), current)
     store.for_role(view, name, role.db_name)
-    await view.write(Batch().put(store.encode(role), STATIC, name))
     if current is None:
-        await rotate_static(view, name, _now(ctx))  # Vault sets a password at creation
+        role.last_rotation = _now(ctx)  # not due before its first rotation below
+    await view.write(Batch().put(store.encode(role), STATIC, name))
+    if current is None:  # Vault sets a password at creation; a role that cannot is not kept
+        try:
+            await rotate_static(view, name, _now(ctx))
+        except StrongBoxError:
+            await view.write(Batch().delete(STATIC, name))
+            raise
     return no_content()
 
 

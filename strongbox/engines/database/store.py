@@ -33,6 +33,13 @@ from strongbox.errors import BadRequest, NotFound
 CONN, ROLE, STATIC, LEASE, DUE, TOKEN, BAD = ("conn", "role", "static", "lease", "due",
                                               "tok", "bad")
 _plugins: dict[tuple[str, str, str], tuple[int, PostgresPlugin]] = {}
+_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
+
+
+def rotation_lock(view: MountStorage, kind: str, name: str) -> asyncio.Lock:
+    """One rotation at a time per root connection or static role on this node: the
+    request handlers and the leader's worker (both run on the leader) take it."""
+    return _locks.setdefault((view.namespace, view.mount.uuid, kind, name), asyncio.Lock())
 
 
 def view_of(ctx: Context) -> MountStorage:

@@ -54,13 +54,14 @@ async def maintain(core: Core, namespace: str, mount: rec.MountRecord, now_ns: i
         conn = store.connection(view, name)
         if conn is not None and conn.pending_password \
                 and now - conn.pending_since >= RECOVER_AFTER_S:
-            changed += await _guarded(http_config.finish_root_rotation(view, conn))
+            changed += await _guarded(http_config.recover_root_rotation(view, name))
     for name in store.names(view, store.STATIC):
         role = store.static_role(view, name)
         stuck = role is not None and role.pending_password \
             and now - role.pending_since >= RECOVER_AFTER_S
         if role is not None and (stuck or (role.due(now) and not role.pending_password)):
-            changed += await _guarded(http_roles.rotate_static(view, name, now))
+            changed += await _guarded(http_roles.rotate_static(view, name, now,
+                                                               only_if_due=True))
     changed += await _revoke_orphans(core, view, now)
     changed += await _revoke_due(core, view, now)
     _report(core, view)
