@@ -37,20 +37,8 @@ log = logging.getLogger("strongbox.sweeper")
 BATCH = 500
 
 
-def _namespaces(store: Store, parent: str = "") -> list[str]:
-    out = [parent]
-    for child in store.namespaces(parent):
-        out += _namespaces(store, child.path)
-    return out
-
-
 def _mounts(store: Store) -> list[tuple[str, rec.MountRecord, bool]]:
-    """(namespace, mount, is a secrets engine) of every mount of every namespace."""
-    found = []
-    for namespace in _namespaces(store):
-        found += [(namespace, m, True) for m in store.mounts(namespace)]
-        found += [(namespace, m, False) for m in store.auth_mounts(namespace)]
-    return found
+    return store.every_mount()
 
 
 def collect(store: Store, now_ns: int, limit: int = BATCH) -> cmd_pb.Sweep:

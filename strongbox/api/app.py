@@ -38,6 +38,7 @@ from strongbox.api import (
     sys_metrics,
     sys_mount_read,
     sys_policy,
+    sys_quotas,
     sys_raft,
     sys_rekey,
     sys_seal,
@@ -79,11 +80,12 @@ STATIC = PathTable(
            **sys_policy.ROUTES, **token_store.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
            **namespaces.ROUTES, **sys_rekey.ROUTES, **sys_generate_root.ROUTES,
            **sys_mount_read.ROUTES, **token_roles.ROUTES,
-           **sys_loglevel.ROUTES, **sys_leases.ROUTES},
+           **sys_loglevel.ROUTES, **sys_leases.ROUTES, **sys_quotas.ROUTES},
     prefixes={**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
               **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES,
               **sys_rekey.PREFIX_ROUTES, **sys_mount_read.PREFIX_ROUTES,
-              **token_roles.PREFIX_ROUTES, **sys_leases.PREFIX_ROUTES})
+              **token_roles.PREFIX_ROUTES, **sys_leases.PREFIX_ROUTES,
+              **sys_quotas.PREFIX_ROUTES})
 
 
 def validate_path(path: str) -> str:

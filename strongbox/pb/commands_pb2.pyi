@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "mount_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune", "kv_upgrade", "rekey_commit", "generate_root_start", "generate_root_share", "generate_root_finish")
+    __slots__ = ("request_id", "time_ns", "request_hash", "traceparent", "noop", "init_cluster", "rotate_kek", "kv_put", "kv_set_version_state", "kv_write_metadata", "kv_delete_metadata", "kv_write_config", "restore_begin", "restore_chunk", "restore_end", "audit_enable", "audit_disable", "policy_write", "policy_delete", "token_create", "token_revoke", "wrap_store", "wrap_consume", "token_renew", "token_use", "mount_write", "login", "login_failure", "sweep", "namespace_create", "namespace_delete", "mount_enable", "mount_disable", "mount_tune", "kv_upgrade", "rekey_commit", "generate_root_start", "generate_root_share", "generate_root_finish", "quota_write", "quota_delete")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_NS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,8 @@ class Command(_message.Message):
     GENERATE_ROOT_START_FIELD_NUMBER: _ClassVar[int]
     GENERATE_ROOT_SHARE_FIELD_NUMBER: _ClassVar[int]
     GENERATE_ROOT_FINISH_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_WRITE_FIELD_NUMBER: _ClassVar[int]
+    QUOTA_DELETE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     time_ns: int
     request_hash: bytes
@@ -88,7 +90,9 @@ class Command(_message.Message):
     generate_root_start: GenerateRootStart
     generate_root_share: GenerateRootShare
     generate_root_finish: GenerateRootFinish
-    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., mount_write: _Optional[_Union[MountWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ..., kv_upgrade: _Optional[_Union[KvUpgrade, _Mapping]] = ..., rekey_commit: _Optional[_Union[RekeyCommit, _Mapping]] = ..., generate_root_start: _Optional[_Union[GenerateRootStart, _Mapping]] = ..., generate_root_share: _Optional[_Union[GenerateRootShare, _Mapping]] = ..., generate_root_finish: _Optional[_Union[GenerateRootFinish, _Mapping]] = ...) -> None: ...
+    quota_write: QuotaWrite
+    quota_delete: QuotaDelete
+    def __init__(self, request_id: _Optional[str] = ..., time_ns: _Optional[int] = ..., request_hash: _Optional[bytes] = ..., traceparent: _Optional[str] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., init_cluster: _Optional[_Union[InitCluster, _Mapping]] = ..., rotate_kek: _Optional[_Union[RotateKek, _Mapping]] = ..., kv_put: _Optional[_Union[KvPut, _Mapping]] = ..., kv_set_version_state: _Optional[_Union[KvSetVersionState, _Mapping]] = ..., kv_write_metadata: _Optional[_Union[KvWriteMetadata, _Mapping]] = ..., kv_delete_metadata: _Optional[_Union[KvDeleteMetadata, _Mapping]] = ..., kv_write_config: _Optional[_Union[KvWriteConfig, _Mapping]] = ..., restore_begin: _Optional[_Union[RestoreBegin, _Mapping]] = ..., restore_chunk: _Optional[_Union[RestoreChunk, _Mapping]] = ..., restore_end: _Optional[_Union[RestoreEnd, _Mapping]] = ..., audit_enable: _Optional[_Union[AuditEnable, _Mapping]] = ..., audit_disable: _Optional[_Union[AuditDisable, _Mapping]] = ..., policy_write: _Optional[_Union[PolicyWrite, _Mapping]] = ..., policy_delete: _Optional[_Union[PolicyDelete, _Mapping]] = ..., token_create: _Optional[_Union[TokenCreate, _Mapping]] = ..., token_revoke: _Optional[_Union[TokenRevoke, _Mapping]] = ..., wrap_store: _Optional[_Union[WrapStore, _Mapping]] = ..., wrap_consume: _Optional[_Union[WrapConsume, _Mapping]] = ..., token_renew: _Optional[_Union[TokenRenew, _Mapping]] = ..., token_use: _Optional[_Union[TokenUse, _Mapping]] = ..., mount_write: _Optional[_Union[MountWrite, _Mapping]] = ..., login: _Optional[_Union[Login, _Mapping]] = ..., login_failure: _Optional[_Union[LoginFailure, _Mapping]] = ..., sweep: _Optional[_Union[Sweep, _Mapping]] = ..., namespace_create: _Optional[_Union[NamespaceCreate, _Mapping]] = ..., namespace_delete: _Optional[_Union[NamespaceDelete, _Mapping]] = ..., mount_enable: _Optional[_Union[MountEnable, _Mapping]] = ..., mount_disable: _Optional[_Union[MountDisable, _Mapping]] = ..., mount_tune: _Optional[_Union[MountTune, _Mapping]] = ..., kv_upgrade: _Optional[_Union[KvUpgrade, _Mapping]] = ..., rekey_commit: _Optional[_Union[RekeyCommit, _Mapping]] = ..., generate_root_start: _Optional[_Union[GenerateRootStart, _Mapping]] = ..., generate_root_share: _Optional[_Union[GenerateRootShare, _Mapping]] = ..., generate_root_finish: _Optional[_Union[GenerateRootFinish, _Mapping]] = ..., quota_write: _Optional[_Union[QuotaWrite, _Mapping]] = ..., quota_delete: _Optional[_Union[QuotaDelete, _Mapping]] = ...) -> None: ...
 
 class Noop(_message.Message):
     __slots__ = ()
@@ -520,3 +524,15 @@ class KvUpgrade(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[KvUpgrade.Entry]
     finish: bool
     def __init__(self, namespace: _Optional[str] = ..., mount: _Optional[str] = ..., ref: _Optional[_Union[MountRef, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[KvUpgrade.Entry, _Mapping]]] = ..., finish: _Optional[bool] = ...) -> None: ...
+
+class QuotaWrite(_message.Message):
+    __slots__ = ("quota",)
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    quota: _records_pb2.LeaseQuota
+    def __init__(self, quota: _Optional[_Union[_records_pb2.LeaseQuota, _Mapping]] = ...) -> None: ...
+
+class QuotaDelete(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

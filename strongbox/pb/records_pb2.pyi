@@ -202,6 +202,18 @@ class TokenRecord(_message.Message):
     bound_cidrs: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, accessor: _Optional[str] = ..., policies: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ..., creation_time_ns: _Optional[int] = ..., ttl_ns: _Optional[int] = ..., namespace: _Optional[str] = ..., parent_accessor: _Optional[str] = ..., meta: _Optional[_Mapping[str, str]] = ..., renewable: _Optional[bool] = ..., token_hash: _Optional[bytes] = ..., type: _Optional[str] = ..., issued_ttl_ns: _Optional[int] = ..., explicit_max_ttl_ns: _Optional[int] = ..., period_ns: _Optional[int] = ..., num_uses: _Optional[int] = ..., auth_path: _Optional[str] = ..., namespace_id: _Optional[str] = ..., mount_path: _Optional[str] = ..., mount_uuid: _Optional[str] = ..., ancestors_expire_ns: _Optional[int] = ..., bound_cidrs: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class LeaseQuota(_message.Message):
+    __slots__ = ("name", "path", "max_leases", "created_time_ns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MAX_LEASES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    path: str
+    max_leases: int
+    created_time_ns: int
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., max_leases: _Optional[int] = ..., created_time_ns: _Optional[int] = ...) -> None: ...
+
 class NamespaceRecord(_message.Message):
     __slots__ = ("path", "id", "created_time_ns", "custom_metadata")
     class CustomMetadataEntry(_message.Message):

@@ -32,6 +32,7 @@ from strongbox.state import (
     apply_login,
     apply_mount,
     apply_ns,
+    apply_quota,
     apply_restore,
     apply_sweep,
     keys,
@@ -107,6 +108,7 @@ HANDLERS: dict[str, Handler] = {
     "mount_disable": apply_ns.apply_mount_disable,
     "mount_tune": apply_ns.apply_mount_tune,
     **apply_keys.HANDLERS,
+    **apply_quota.HANDLERS,
 }
 
 

@@ -58,6 +58,7 @@ DATABASES = ("meta", "keyring", "mounts", "kv_meta", "kv_data", "tokens", "idemp
              "wrapped", "namespaces", "auth_mounts", "auth_entries")
 M = TypeVar("M", bound=Message)
 
+QUOTA_PREFIX = b"quota\0"  # meta: lease-count quotas (state/apply_quota.py)
 DEFAULT_ENV_NAME = "store"
 POINTER_NAME = "store.current"
 DATA_FILE = "data.mdb"
@@ -364,6 +365,24 @@ class Store:
                         break
                     out.append((bytes(key[len(prefix):]), bytes(raw)))
         return out
+
+    def every_namespace(self, parent: str = "") -> list[str]:
+        """`parent` and every namespace below it, parents first."""
+        out = [parent]
+        for child in self.namespaces(parent):
+            out += self.every_namespace(child.path)
+        return out
+
+    def every_mount(self, parent: str = "") -> list[tuple[str, rec.MountRecord, bool]]:
+        """(namespace, mount, is a secrets engine) of every mount of `parent` and below."""
+        found: list[tuple[str, rec.MountRecord, bool]] = []
+        for namespace in self.every_namespace(parent):
+            found += [(namespace, m, True) for m in self.mounts(namespace)]
+            found += [(namespace, m, False) for m in self.auth_mounts(namespace)]
+        return found
+
+    def lease_quotas(self) -> list[rec.LeaseQuota]:
+        return [rec.LeaseQuota.FromString(raw) for _, raw in self._scan("meta", QUOTA_PREFIX)]
 
     def policy(self, namespace: str, name: str) -> rec.PolicyRecord | None:
         return self._get_record("policies", keys.policy_key(namespace, name), rec.PolicyRecord)

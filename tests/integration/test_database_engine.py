@@ -285,3 +285,35 @@ def test_a_new_static_role_is_not_due_for_the_worker(db: InProcessApi, pg: PgSer
         "db_name": "pg", "username": "no_such_user", "rotation_period": "1h"})
     assert r.status_code == 400 and "does not exist" in r.text
     assert db.request("GET", "database/static-roles/ghost").status_code == 404
+
+
+def test_lease_count_quota_of_a_namespace_covers_its_mounts(api: InProcessApi,
+                                                            pg: PgServer) -> None:
+    assert api.request("POST", "sys/namespaces/team").status_code in (200, 204)
+    team = {"X-Vault-Namespace": "team"}
+    for mount in ("db1", "db2"):
+        assert api.request("POST", f"sys/mounts/{mount}", headers=team,
+                           json={"type": "database"}).status_code == 204
+        assert api.request("POST", f"{mount}/config/pg", headers=team, json={
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": pg.connection_url(), "username": pg.superuser,
+            "password": pg.password, "allowed_roles": "*"}).status_code == 204
+        assert api.request("POST", f"{mount}/roles/app", headers=team, json={
+            "db_name": "pg", "creation_statements": CREATE[:1]}).status_code == 204
+    r = api.request("POST", "sys/quotas/lease-count/team-cap",
+                    json={"path": "team/", "max_leases": 3})
+    assert r.status_code == 204, r.text
+    got = [api.request("GET", f"{m}/creds/app", headers=team).status_code
+           for m in ("db1", "db2", "db1")]
+    assert got == [200, 200, 200]
+    refused = api.request("GET", "db2/creds/app", headers=team)
+    assert refused.status_code == 429 and "team-cap" in refused.text
+    assert refused.headers["retry-after"] == "5"
+    quota = api.request("GET", "sys/quotas/lease-count/team-cap").json()["data"]
+    assert quota == {"name": "team-cap", "path": "team/", "type": "lease-count",
+                     "max_leases": 3, "inheritable": True, "role": ""}
+    assert api.request("LIST", "sys/quotas/lease-count").json()["data"]["keys"] == ["team-cap"]
+    assert api.request("DELETE", "sys/quotas/lease-count/team-cap").status_code == 204
+    assert api.request("GET", "db2/creds/app", headers=team).status_code == 200
+    r = api.request("POST", "sys/quotas/lease-count/bad", json={"path": "team/"})
+    assert r.status_code == 400 and "max_leases" in r.text

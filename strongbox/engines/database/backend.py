@@ -13,7 +13,7 @@ from typing import Any
 
 from strongbox.backend.context import Context, PathTable, Route
 from strongbox.backend.contract import Backend, LeaseHooks
-from strongbox.engines.database import http_config, http_roles, leases, worker
+from strongbox.engines.database import http_config, http_roles, leases, quota, worker
 from strongbox.engines.database.store import view_of
 from strongbox.errors import BadRequest
 
@@ -45,9 +45,9 @@ PATHS = PathTable(exact={"config": Route({"LIST": http_config.list_config}),
 
 
 def options(raw: dict[str, str]) -> dict[str, str]:
-    value = raw.get(http_roles.MAX_LEASES_OPTION, "")
+    value = raw.get(quota.MAX_LEASES_OPTION, "")
     if value and not (value.isdigit() and 0 < int(value) <= 10**9):
-        raise BadRequest(f"option {http_roles.MAX_LEASES_OPTION!r} must be a positive "
+        raise BadRequest(f"option {quota.MAX_LEASES_OPTION!r} must be a positive "
                          "integer (live leases allowed in this mount)")
     return raw
 

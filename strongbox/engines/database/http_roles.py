@@ -4,7 +4,7 @@
 `creds/:role` makes a new PostgreSQL user with the role's creation statements and
 answers Vault's lease envelope (`lease_id`, `lease_duration`, `renewable`,
 `data.username`, `data.password`). The lease is written before the user is made
-(see leases.py); a mount option `max_leases` caps the live leases of the mount.
+(see leases.py); the mount's `max_leases` and lease-count quotas cap them (quota.py).
 
 A static role manages the password of an existing user. Rotation is two phases as
 for the root password (pending through Raft, set + login check in PostgreSQL,
@@ -22,15 +22,14 @@ from typing import Any
 from strongbox.backend.context import Context
 from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.backend.storage import Batch, MountStorage
-from strongbox.engines.database import http_config, leases, store, templates
+from strongbox.engines.database import http_config, leases, quota, store, templates
 from strongbox.engines.database.http_config import MOUNT_TYPE, name_of
 from strongbox.engines.database.models import Lease, Role, StaticRole
 from strongbox.engines.database.store import ROLE, STATIC, view_of
-from strongbox.errors import BadRequest, NotFound, RateLimited, StrongBoxError
+from strongbox.errors import BadRequest, NotFound, StrongBoxError
 
 DEFAULT_USERNAME = ("v-{{.DisplayName | truncate 8}}-{{.RoleName | truncate 8}}-"
                     "{{random 20}}-{{unix_time}}")
-MAX_LEASES_OPTION = "max_leases"
 
 
 def _now(ctx: Context) -> int:
@@ -71,21 +70,13 @@ async def list_static_roles(ctx: Context) -> Response:
     return _listing(ctx, STATIC)
 
 
-def _check_quota(view: MountStorage) -> None:
-    raw = view.mount.options.get(MAX_LEASES_OPTION, "")
-    if raw and len(store.lease_keys(view)) >= int(raw):
-        raise RateLimited(f"this mount holds its maximum of {raw} live leases "
-                          f"(option {MAX_LEASES_OPTION}); revoke or let some expire",
-                          retry_after=5)
-
-
 async def creds(ctx: Context) -> Response:
     view, name, now = view_of(ctx), name_of(ctx), _now(ctx)
     role = store.role(view, name)
     if role is None:
         raise BadRequest(f"unknown role: {name}")
     conn, plugin = store.for_role(view, name, role.db_name)
-    _check_quota(view)
+    quota.check(ctx.core, view)
     default, maximum = leases.ttls(view, role)
     display = ctx.token.display_name if ctx.token is not None else "token"
     username = templates.username_template(conn.username_template or DEFAULT_USERNAME,
