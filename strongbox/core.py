@@ -73,10 +73,14 @@ MAX_ANCESTRY = 64  # parent links followed per request; deeper trees are cut by 
 class WriteOrigin(Protocol):
     """The request a write is made for (`backend.request.Request` is one): its
     Idempotency-Key goes into every command, and the highest Raft index written comes
-    back in `write_index` (the API turns it into X-Vault-Index)."""
+    back in `write_index` (the API turns it into X-Vault-Index). `writes` counts the
+    commands submitted for it: the n-th carries the key's n-th request id, so a request
+    made of several writes has each step remembered on its own (one id for all made
+    every step after the first answer with the first's remembered result)."""
 
     idempotency: tuple[str, bytes] | None
     write_index: int
+    writes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,11 +365,15 @@ class Core:
             raise RateLimited("too many writes are waiting for the cluster; retry after the "
                               "Retry-After delay", retry_after=1)
         key = origin.idempotency if origin is not None else None
-        if not request_id and key is not None:
-            # Every command of the request carries the key: retries inside one request
-            # (CONFLICT) are not recorded by apply, so they stay free to apply; requests
-            # made of several different commands (a snapshot restore) refuse keys.
-            request_id, command.request_hash = key  # "idem:<key>": apply remembers it
+        if not request_id and key is not None and origin is not None:
+            # Every command of the request carries the key, numbered by its place in
+            # the request: "idem:<key>", "idem:<key>#2", ... (apply remembers each), so a
+            # retried request replays step by step. Retries inside one request
+            # (CONFLICT) are not recorded by apply and just take the next number.
+            step = origin.writes
+            origin.writes = step + 1
+            request_id = key[0] if step == 0 else f"{key[0]}#{step + 1}"
+            command.request_hash = key[1]
         command.request_id = request_id or str(uuid.uuid4())
         command.time_ns = self.clock.now_ns()
         for name, value in inject_metadata():

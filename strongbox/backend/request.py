@@ -44,6 +44,7 @@ class Request:
     # request proposes carries it (Core.submit).
     idempotency: tuple[str, bytes] | None = None
     write_index: int = 0          # Raft index of the request's last write: X-Vault-Index
+    writes: int = 0               # commands submitted for it (Core.submit numbers them)
     ignored: list[str] = field(default_factory=list)  # unknown body fields (a warning)
     # DER of the client certificate the TLS handshake verified (b"": none); set only from
     # the connection (or a member's forwarded request), never from anything a client sends

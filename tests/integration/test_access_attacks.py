@@ -380,6 +380,10 @@ NOT_SECRET = {
         "SHA-256 of an idempotent request's own body, known to its sender",
     ("state/snapshot.py", "f.read(DIGEST_SIZE + 1) != digest.digest()"):
         "the snapshot file's checksum, computed over bytes the caller supplied",
+    ("engines/transit/sign_ops.py", "has_signature == has_hmac"):
+        "two booleans: whether the request carries a signature and whether an HMAC",
+    ("engines/transit/signing.py", "opts.salt_length == SALT_HASH"):
+        "the caller's salt_length option against the word 'hash'",
 }
 
 

@@ -317,3 +317,45 @@ def test_lease_count_quota_of_a_namespace_covers_its_mounts(api: InProcessApi,
     assert api.request("GET", "db2/creds/app", headers=team).status_code == 200
     r = api.request("POST", "sys/quotas/lease-count/bad", json={"path": "team/"})
     assert r.status_code == 400 and "max_leases" in r.text
+
+
+def test_static_role_on_a_cron_schedule(db: InProcessApi, pg: PgServer) -> None:
+    with pg.connect() as c:
+        c.execute("CREATE ROLE svc_cron WITH LOGIN")
+    r = db.request("POST", "database/static-roles/cron", json={
+        "db_name": "pg", "username": "svc_cron", "rotation_schedule": "0 3 * * *"})
+    assert r.status_code == 204, r.text
+    first = db.request("GET", "database/static-creds/cron").json()["data"]
+    assert first["rotation_schedule"] == "0 3 * * *"
+    assert 0 < first["ttl"] <= 86400  # the fixed clock is 08:00 UTC: 19 h to 03:00
+    assert first["ttl"] == 19 * 3600
+    db.clock.advance(19 * 3600 - 10)
+    assert upkeep(db) == 0
+    db.clock.advance(10)
+    assert upkeep(db) == 1
+    second = db.request("GET", "database/static-creds/cron").json()["data"]
+    assert second["password"] != first["password"] and second["ttl"] == 86400
+    r = db.request("POST", "database/static-roles/both", json={
+        "db_name": "pg", "username": "svc_cron", "rotation_schedule": "0 3 * * *",
+        "rotation_period": "1h"})
+    assert r.status_code == 400 and "not both" in r.text
+
+
+def test_a_request_of_several_writes_with_an_idempotency_key(db: InProcessApi,
+                                                            pg: PgServer) -> None:
+    """Regression: with one request id on every command of a request, the second and
+    third writes of a static role's creation answered with the first's remembered
+    result, so the role was stored without credentials (the CLI and SDK send keys)."""
+    with pg.connect() as c:
+        c.execute("CREATE ROLE svc_idem WITH LOGIN")
+    body = {"db_name": "pg", "username": "svc_idem", "rotation_period": "1h"}
+    key = {"Idempotency-Key": "create-svc-idem-1"}
+    assert db.request("POST", "database/static-roles/idem", json=body,
+                      headers=key).status_code == 204
+    first = db.request("GET", "database/static-creds/idem").json()["data"]
+    login(pg, "svc_idem", first["password"]).close()
+    assert db.request("POST", "database/static-roles/idem", json=body,
+                      headers=key).status_code == 204  # a retry: nothing new happens
+    again = db.request("GET", "database/static-creds/idem").json()["data"]
+    assert again["password"] == first["password"]
+    login(pg, "svc_idem", again["password"]).close()

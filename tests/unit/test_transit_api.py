@@ -350,3 +350,12 @@ def test_a_version_near_the_nonce_limit_warns_and_counts_every_node(
     r = transit.request("POST", "transit/encrypt/conv-hot",
                         json={"plaintext": b64(b"x"), "context": b64(b"c")})
     assert r.status_code == 200 and not r.json()["warnings"]
+
+
+def test_an_upserting_encrypt_with_an_idempotency_key_counts_its_encryption(
+        transit: InProcessApi) -> None:
+    r = transit.request("POST", "transit/encrypt/idem", json={"plaintext": b64(b"x")},
+                        headers={"Idempotency-Key": "enc-1"})
+    assert r.status_code == 200, r.text
+    info = transit.request("GET", "transit/keys/idem").json()["data"]
+    assert info["encryption_count"]["1"] >= 1

@@ -146,7 +146,7 @@ async def _commit_static(view: MountStorage, role: StaticRole, now: int) -> Stat
         role.previous_password = role.password
     role.active, role.password = role.pending_user, role.pending_password
     role.pending_user = role.pending_password = ""
-    role.last_rotation = now
+    role.rotated(now)
     await view.write(Batch().put(store.encode(role), STATIC, role.name))  # phase 3
     return role
 
@@ -171,7 +171,7 @@ async def write_static_role(ctx: Context) -> Response:
     role = StaticRole.parse(name, ctx.request.raw_json(), current)
     store.for_role(view, name, role.db_name)
     if current is None:
-        role.last_rotation = _now(ctx)  # not due before its first rotation below
+        role.rotated(_now(ctx))  # not due before its first rotation below
     await view.write(Batch().put(store.encode(role), STATIC, name))
     if current is None:  # Vault sets a password at creation; a role that cannot is not kept
         try:
@@ -202,6 +202,8 @@ async def static_creds(ctx: Context) -> Response:
     data = {"username": role.active, "password": role.password,
             "last_vault_rotation": role.describe(now)["last_vault_rotation"],
             "rotation_period": role.rotation_period, "ttl": role.ttl(now)}
+    if role.rotation_schedule:
+        data["rotation_schedule"] = role.rotation_schedule
     return ok(ctx.request.request_id, data, MOUNT_TYPE)
 
 

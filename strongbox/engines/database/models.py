@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from strongbox.engines.database import templates
+from strongbox.engines.database.cron import Schedule
 from strongbox.engines.database.postgres import PgConfig
 from strongbox.errors import BadRequest
 from strongbox.timefmt import parse_duration
@@ -257,6 +258,8 @@ class StaticRole:
     pending_password: str = field(default="", repr=False)  # rotation between its phases
     pending_user: str = ""
     pending_since: int = 0  # unix seconds
+    rotation_schedule: str = ""  # cron (UTC), instead of rotation_period
+    next_rotation: int = 0  # with a schedule: when it is next due (set at each rotation)
 
     def users(self) -> list[str]:
         return [self.username] + ([self.alternate_username] if self.alternate_username else [])
@@ -270,18 +273,27 @@ class StaticRole:
     def describe(self, now: int) -> dict[str, Any]:
         return {"db_name": self.db_name, "username": self.username,
                 "rotation_period": self.rotation_period,
+                "rotation_schedule": self.rotation_schedule,
                 "rotation_statements": self.rotation_statements,
                 "alternate_username": self.alternate_username,
                 "last_vault_rotation": _rfc3339(self.last_rotation),
                 "ttl": self.ttl(now), "credential_type": "password"}
 
+    def next_due(self) -> int:
+        if self.rotation_schedule:
+            return self.next_rotation
+        return self.last_rotation + self.rotation_period if self.rotation_period else 0
+
+    def rotated(self, now: int) -> None:
+        self.last_rotation = now
+        if self.rotation_schedule:
+            self.next_rotation = Schedule.parse(self.rotation_schedule).next_after(now)
+
     def ttl(self, now: int) -> int:
-        if not self.rotation_period:
-            return 0
-        return max(0, self.last_rotation + self.rotation_period - now)
+        return max(0, self.next_due() - now) if self.next_due() else 0
 
     def due(self, now: int) -> bool:
-        return bool(self.rotation_period) and now >= self.last_rotation + self.rotation_period
+        return bool(self.next_due()) and now >= self.next_due()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -300,17 +312,25 @@ class StaticRole:
         if current is not None and username != current.username:
             raise BadRequest("'username' of a static role cannot be changed; delete the "
                              "role and create it again")
-        if body.get("rotation_schedule"):
-            raise BadRequest("'rotation_schedule' is not served; use 'rotation_period'")
+        schedule = text(body, "rotation_schedule", current.rotation_schedule if current else "")
         period = seconds(body, "rotation_period", current.rotation_period if current else 0)
-        if period < 5:
-            raise BadRequest("'rotation_period' is required: at least 5s")
+        if body.get("rotation_schedule") and body.get("rotation_period"):
+            raise BadRequest("give 'rotation_period' or 'rotation_schedule', not both")
+        if body.get("rotation_schedule"):
+            period = 0
+        elif body.get("rotation_period"):
+            schedule = ""
+        if schedule:
+            Schedule.parse(schedule)
+        elif period < 5:
+            raise BadRequest("'rotation_period' (at least 5s) or 'rotation_schedule' (cron) "
+                             "is required")
         base = current or cls(name=name, db_name=db_name, username=username)
         alternate = text(body, "alternate_username", base.alternate_username)
         if alternate and alternate == username:
             raise BadRequest("'alternate_username' must differ from 'username'")
         role = StaticRole(**{**base.to_dict(), "db_name": db_name, "rotation_period": period,
-                             "alternate_username": alternate})
+                             "rotation_schedule": schedule, "alternate_username": alternate})
         role.rotation_statements = statements(body, "rotation_statements",
                                               base.rotation_statements)
         return role

@@ -69,6 +69,7 @@ class _Resumable:
 
     idempotency: tuple[str, bytes] | None = None
     write_index: int = 0
+    writes: int = 0
 
 
 async def upgrade(ctx: Context, mount: rec.MountRecord, options: dict[str, str]) -> None:

@@ -10,7 +10,9 @@ replicated write, so each node **reserves** encryptions before doing them:
   race between nodes, and the cluster's count is the sum over nodes.
 - A node that needs more reserves a block through Raft: the block doubles from 1 up
   to `MAX_BLOCK`, so a key used a little shows an exact count, and a busy one costs
-  one write per `MAX_BLOCK` encryptions. What was reserved but not used (a restart)
+  one write per `MAX_BLOCK` encryptions. The next block is reserved in the background
+  once half of the current one is used, so encryptions wait for Raft only when a
+  block runs out faster than a write commits. What was reserved but not used (a restart)
   stays counted: the count is an upper bound, never lower than the truth.
 
 `reserve(ctx, name, key_version, n)` must be awaited before `n` encryptions (it
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from dataclasses import dataclass
 
 from strongbox.backend.context import Context
@@ -31,6 +34,7 @@ from strongbox.engines.transit.keystore import COUNT, storage
 from strongbox.engines.transit.keytypes import KeyVersion
 
 MAX_BLOCK = 65536
+log = logging.getLogger("strongbox.transit")
 
 
 @dataclass
@@ -40,6 +44,7 @@ class _Local:
     block: int = 1
     loaded: bool = False
     cluster: int = 0  # every node's reservations, as read at this node's last reservation
+    extending: bool = False  # a reservation ahead is in flight
 
 
 _local: dict[tuple[str, str, str, int, str], _Local] = {}
@@ -79,10 +84,12 @@ async def reserve(ctx: Context, name: str, kv: KeyVersion, n: int) -> int:
     key = (view.namespace, view.mount.uuid, name, version,
            hashlib.sha256(kv.hmac_key).hexdigest()[:16])
     local = _local.setdefault(key, _Local())
+    lock = _locks.setdefault(key, asyncio.Lock())
     if local.loaded and local.used + n <= local.reserved:
         local.used += n
+        if local.reserved - local.used < local.block // 2 and not local.extending:
+            _extend_soon(ctx, name, version, local, lock)  # before callers have to wait
         return local.cluster
-    lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
         node = _node(ctx)
         if not local.loaded:
@@ -90,12 +97,43 @@ async def reserve(ctx: Context, name: str, kv: KeyVersion, n: int) -> int:
             local.reserved = local.used = int(stored or b"0")  # earlier runs: all used
             local.loaded = True
         if local.used + n > local.reserved:
-            target = local.used + n + local.block - 1
-            await view.write(Batch().put_plain(str(target).encode(), COUNT, name,
-                                               str(version), node))
-            local.reserved = target
-            local.block = min(local.block * 2, MAX_BLOCK)
-            local.cluster = count(view, name, version)
+            await _write(view, name, version, node, local, local.used + n + local.block - 1)
         local.used += n
         return local.cluster
+
+
+async def _write(view: MountStorage, name: str, version: int, node: str, local: _Local,
+                 target: int) -> None:
+    await view.write(Batch().put_plain(str(target).encode(), COUNT, name, str(version), node))
+    local.reserved = target
+    local.block = min(local.block * 2, MAX_BLOCK)
+    local.cluster = count(view, name, version)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _extend_soon(ctx: Context, name: str, version: int, local: _Local,
+                 lock: asyncio.Lock) -> None:
+    """Reserve the next block in the background once half of this one is used, so a
+    busy key never waits for a Raft write at the block's end."""
+    view = storage(ctx)
+    quiet = MountStorage(ctx.core, view.namespace, view.mount, secrets_engine=True)
+    node = _node(ctx)
+    local.extending = True
+
+    async def extend() -> None:
+        try:
+            async with lock:
+                if local.reserved - local.used < local.block // 2:
+                    await _write(quiet, name, version, node, local,
+                                 local.reserved + local.block)
+        except Exception:  # the next reservation in the foreground retries it
+            log.warning("transit: reserving encryptions ahead failed", exc_info=True)
+        finally:
+            local.extending = False
+
+    task = asyncio.get_running_loop().create_task(extend())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
