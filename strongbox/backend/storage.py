@@ -18,6 +18,7 @@ backend's logic (same interface, no Raft, no LMDB).
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 from strongbox.backend.results import Factory, raise_for
@@ -107,6 +108,15 @@ class MountStorage:
         `partial`, the last part of `prefix` is a string prefix of the key's part."""
         start = self.key(*prefix) if partial else self.key(*prefix, "")
         return [tuple(rest.decode().split("\0")) for rest, _ in self._store.auth_entries(start)]
+
+    def keys(self, *prefix: str, limit: int = 0) -> builtins.list[Parts]:
+        """Like `list` without reading values, at most `limit` (0: all): cheap enough to
+        count records or take the front of a queue on every request."""
+        raw = self._store.auth_entry_keys(self.key(*prefix, ""), limit)
+        return [tuple(rest.decode().split("\0")) for rest in raw]
+
+    def count(self, *prefix: str) -> int:
+        return len(self._store.auth_entry_keys(self.key(*prefix, "")))
 
     def ref(self) -> cmd_pb.MountRef:
         table_key = keys.mount_key(self.namespace, self.mount.path)

@@ -434,6 +434,20 @@ class Store:
     def auth_entries(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         return self._scan("auth_entries", prefix)
 
+    def auth_entry_keys(self, prefix: bytes, limit: int = 0) -> list[bytes]:
+        """Keys (without the prefix) below `prefix`, in order, values not read; at most
+        `limit` when it is set. For counting and for queues scanned from the front."""
+        out: list[bytes] = []
+        active = self._active
+        with active.env.begin(db=active.db["auth_entries"]) as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(prefix):
+                for key in cursor.iternext(keys=True, values=False):
+                    if not key.startswith(prefix) or (limit and len(out) >= limit):
+                        break
+                    out.append(bytes(key[len(prefix):]))
+        return out
+
     def mount_generation(self) -> tuple[Path, int]:
         """Changes whenever any mount table changes (and with every installed snapshot)."""
         active = self._active

@@ -359,3 +359,16 @@ def test_a_request_of_several_writes_with_an_idempotency_key(db: InProcessApi,
     again = db.request("GET", "database/static-creds/idem").json()["data"]
     assert again["password"] == first["password"]
     login(pg, "svc_idem", again["password"]).close()
+
+
+def test_many_leases_expiring_at_once_are_all_revoked_in_one_round(
+        db: InProcessApi, pg: PgServer) -> None:
+    """Regression: parallel default revocations on one database collided in PostgreSQL's
+    catalog ("tuple concurrently updated"), so most expired leases needed retries and
+    some became irrevocable."""
+    users = [creds(db)["data"]["username"] for _ in range(30)]  # CREATE has a GRANT
+    db.clock.advance(3601)
+    assert upkeep(db) == 30
+    assert not any(role_exists(pg, u) for u in users)
+    looked = db.request("LIST", "sys/leases/lookup/database/creds/app/")
+    assert looked.status_code == 404

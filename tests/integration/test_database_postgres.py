@@ -17,13 +17,12 @@ import pytest
 from psycopg import sql
 
 from strongbox.engines.database import templates
-from strongbox.engines.database.postgres import (
+from strongbox.engines.database.pgerrors import (
     DatabaseBusy,
     DatabaseError,
     DatabaseStatementError,
-    PgConfig,
-    PostgresPlugin,
 )
+from strongbox.engines.database.postgres import PgConfig, PostgresPlugin
 from strongbox.errors import BadRequest
 from tests.pg import PgServer, postgres_server, require_pg
 

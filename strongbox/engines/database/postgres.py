@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 
 from strongbox.engines.database import templates
-from strongbox.errors import BadGateway, BadRequest, ServiceUnavailable
+from strongbox.engines.database.pgerrors import (
+    TRANSIENT_TRIES,
+    DatabaseBusy,
+    Transient,
+    backoff,
+    transient,
+    translate,
+)
+from strongbox.errors import BadRequest
 
 CONNECT_TIMEOUT_S = 10
 ACQUIRE_TIMEOUT_S = 30.0
@@ -50,20 +57,7 @@ DEFAULT_RENEW = "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}';"
 DEFAULT_SET_PASSWORD = "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}';"  # noqa: S105
 PASSWORD_AUTHENTICATIONS = ("password", "scram-sha-256")
 SCRAM = PASSWORD_AUTHENTICATIONS[1]
-_SERVER_SIDE = ("08", "28", "40", "53", "55", "57", "58", "XX")
 _USER_MARK, _PASS_MARK = "SBUSERMARKX9", "SBPASSMARKX9"
-
-
-class DatabaseError(BadGateway):
-    """PostgreSQL could not be reached, refused the login or failed on its side."""
-
-
-class DatabaseStatementError(BadRequest):
-    """PostgreSQL rejected a statement of the role or of the plugin."""
-
-
-class DatabaseBusy(ServiceUnavailable):
-    """No pooled connection became free in time, or the plugin is closed."""
 
 
 @dataclass(frozen=True)
@@ -130,33 +124,6 @@ def describe(params: dict[str, str]) -> str:
     """host:port/database of `params`, for messages (never the password)."""
     return (f"{params.get('host') or params.get('hostaddr') or 'localhost'}:"
             f"{params.get('port') or 5432}/{params.get('dbname') or params.get('user', '')}")
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "<redacted>")
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _server_text(exc: psycopg.Error) -> str:
-    """The server's own words (primary, detail, hint): not str(exc), whose `LINE 1:`
-    excerpt may quote the statement, password and all."""
-    diag = exc.diag
-    if diag.message_primary is None:
-        return str(exc)
-    parts = [diag.message_primary, diag.message_detail or "", diag.message_hint or ""]
-    return "; ".join(p for p in parts if p)
-
-
-def translate(exc: psycopg.Error, action: str, where: str, secrets: Sequence[str]) -> Exception:
-    """The StrongBox error for a psycopg error while doing `action` at `where`."""
-    state = exc.sqlstate or ""
-    text = _scrub(_server_text(exc), secrets)
-    if not state or state[:2] in _SERVER_SIDE:
-        return DatabaseError(f"PostgreSQL at {where} failed {action}: {text}"
-                             + (f" (SQLSTATE {state})" if state else ""))
-    return DatabaseStatementError(f"PostgreSQL at {where} rejected {action}: {text} "
-                                  f"(SQLSTATE {state})")
 
 
 Conn = psycopg.AsyncConnection[Any]
@@ -312,6 +279,8 @@ class PostgresPlugin:
         self._params = connection_params(config)
         self._where = describe(self._params)
         self._pool = _Pool(config, self._params)
+        self._lock: asyncio.Lock | None = None  # default revocations, one at a time
+        self._last_try = True
 
     async def verify(self) -> None:
         """Connect (as the configured user) and run SELECT 1: DatabaseError naming
@@ -350,6 +319,26 @@ class PostgresPlugin:
         if statements:
             await self._transaction(statements, {"name": username}, "revocation")
             return
+        # One default revocation at a time per connection: parallel REVOKEs on the same
+        # tables collide in the catalog ("tuple concurrently updated"), and each one is
+        # about a millisecond. Collisions with other clients are retried (_retrying).
+        async with self._revoke_lock():
+            for attempt in range(TRANSIENT_TRIES):
+                try:
+                    await self._default_revoke(username, reassign_to, drop_owned)
+                    return
+                except Transient:
+                    await backoff(attempt)
+            await self._default_revoke(username, reassign_to, drop_owned, last=True)
+
+    def _revoke_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def _default_revoke(self, username: str, reassign_to: str | None, drop_owned: bool,
+                              last: bool = False) -> None:
+        self._last_try = last
         async with self._pool.connection() as conn:
             found = await self._guard(self._revoke_prepare(conn, username), "the revocation")
         if found is None:
@@ -398,10 +387,13 @@ class PostgresPlugin:
         return [self._config.password, self._params.get("password", ""), *extra]
 
     async def _guard(self, work: Awaitable[T], action: str, dbname: str | None = None) -> T:
-        """Await `work`, translating psycopg errors (the password never in them)."""
+        """Await `work`, translating psycopg errors (the password never in them); a
+        transient catalog conflict raises `Transient` unless this is the last try."""
         try:
             return await work
         except psycopg.Error as exc:
+            if transient(exc) and not self._last_try:
+                raise Transient from None
             where = describe({**self._params, "dbname": dbname}) if dbname else self._where
             raise translate(exc, action, where, self._secrets()) from None
 
@@ -417,14 +409,19 @@ class PostgresPlugin:
                 values = {**values, "password": _scram(conn, values["name"], values["password"])}
                 secrets.append(values["password"])
                 queries = [q for s in statements for q in templates.render(s, values)]
-            step = f"the {what} statements"
-            try:
-                async with conn.transaction():
-                    for number, query in enumerate(queries, 1):
-                        step = f"{what} statement {number} of {len(queries)}"
-                        await conn.execute(query)
-            except psycopg.Error as exc:
-                raise translate(exc, step, self._where, secrets) from None
+            for attempt in range(TRANSIENT_TRIES + 1):
+                step = f"the {what} statements"
+                try:
+                    async with conn.transaction():
+                        for number, query in enumerate(queries, 1):
+                            step = f"{what} statement {number} of {len(queries)}"
+                            await conn.execute(query)
+                    return
+                except psycopg.Error as exc:
+                    if transient(exc) and attempt < TRANSIENT_TRIES:
+                        await backoff(attempt)  # a concurrent GRANT/REVOKE: run it again
+                        continue
+                    raise translate(exc, step, self._where, secrets) from None
 
     async def _revoke_prepare(self, conn: Conn, username: str) -> tuple[str, list[str]] | None:
         """None when the role does not exist; else lock it out, end its sessions and

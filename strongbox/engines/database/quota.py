@@ -25,13 +25,13 @@ def _count_under(core: Core, path: str) -> int:
         if not secrets_engine or mount.type != MOUNT_TYPE:
             continue
         if full_path(namespace, mount.path).startswith(path):
-            total += len(store.lease_keys(MountStorage(core, namespace, mount, True)))
+            total += store.lease_count(MountStorage(core, namespace, mount, True))
     return total
 
 
 def check(core: Core, view: MountStorage) -> None:
     raw = view.mount.options.get(MAX_LEASES_OPTION, "")
-    if raw and len(store.lease_keys(view)) >= int(raw):
+    if raw and store.lease_count(view) >= int(raw):
         raise RateLimited(f"this mount holds its maximum of {raw} live leases (option "
                           f"{MAX_LEASES_OPTION}); revoke some or let them expire",
                           retry_after=5)

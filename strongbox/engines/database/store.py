@@ -91,7 +91,11 @@ def names(view: MountStorage, kind: str) -> list[str]:
 
 def lease_keys(view: MountStorage, prefix: str = "") -> list[str]:
     return [parts[0] for parts in view.list(LEASE, prefix, partial=True)] if prefix else \
-        [parts[0] for parts in view.list(LEASE)]
+        [parts[0] for parts in view.keys(LEASE)]
+
+
+def lease_count(view: MountStorage) -> int:
+    return view.count(LEASE)
 
 
 def due_slot(when: int) -> str:
@@ -101,8 +105,8 @@ def due_slot(when: int) -> str:
 def due(view: MountStorage, now: int, limit: int) -> list[tuple[int, str]]:
     """Up to `limit` (time, lease key) of the expiry queue at or before `now`."""
     out: list[tuple[int, str]] = []
-    for parts in view.list(DUE):
-        if len(parts) != 2 or int(parts[0]) > now or len(out) >= limit:
+    for parts in view.keys(DUE, limit=limit):  # in time order: stop at the first not due
+        if len(parts) != 2 or int(parts[0]) > now:
             break
         out.append((int(parts[0]), parts[1]))
     return out

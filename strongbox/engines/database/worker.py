@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 
 from strongbox.auth.tokens import expired as token_expired
 from strongbox.backend.storage import Batch, MountStorage
@@ -109,8 +110,10 @@ async def _revoke_one(core: Core, view: MountStorage, key: str, now: int,
 async def _failed(core: Core, view: MountStorage, record: Lease, key: str, now: int,
                   reason: str) -> None:
     attempts = record.revoke_attempts + 1
+    # jitter: leases that failed together must not retry (and collide) together
+    backoff = min(2 ** attempts, MAX_BACKOFF_S)
     retry = Lease(**{**record.to_dict(), "revoke_attempts": attempts, "last_error": reason,
-                     "next_attempt": now + min(2 ** attempts, MAX_BACKOFF_S)})
+                     "next_attempt": now + backoff + secrets.randbelow(backoff + 1)})
     _count(core, "database_revocations_failed")
     if attempts >= leases.REVOKE_ATTEMPTS:
         retry.irrevocable = True
@@ -126,12 +129,12 @@ async def _failed(core: Core, view: MountStorage, record: Lease, key: str, now: 
 async def _revoke_orphans(core: Core, view: MountStorage, now: int) -> int:
     """Revoke the leases of tokens that are gone."""
     revoked = 0
-    accessors = sorted({parts[0] for parts in view.list(store.TOKEN)})
+    accessors = sorted({parts[0] for parts in view.keys(store.TOKEN)})
     for accessor in accessors:
         token = core.store.token_by_accessor(accessor)
         if token is not None and not token_expired(token, now * 1_000_000_000):
             continue
-        for parts in view.list(store.TOKEN, accessor):
+        for parts in view.keys(store.TOKEN, accessor):
             record = store.lease(view, parts[0])
             if record is None:
                 await view.write(Batch().delete(store.TOKEN, accessor, parts[0]))
@@ -142,7 +145,7 @@ async def _revoke_orphans(core: Core, view: MountStorage, now: int) -> int:
 
 
 def _report(core: Core, view: MountStorage) -> None:
-    _tally[view.mount.uuid] = (len(store.lease_keys(view)), len(view.list(store.BAD)))
+    _tally[view.mount.uuid] = (store.lease_count(view), view.count(store.BAD))
     for hook in core.on_engine_gauge:
         hook("database_leases", sum(live for live, _ in _tally.values()))
         hook("database_leases_irrevocable", sum(bad for _, bad in _tally.values()))
