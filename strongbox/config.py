@@ -121,6 +121,18 @@ class ObservabilityConfig:
     access_log: bool = True               # one JSON line per request
 
 
+SEAL_TYPES = ("shamir", "pkcs11", "transit", "static")
+
+
+@dataclass(frozen=True, slots=True)
+class SealConfig:
+    """`[seal]` (and `[previous_seal]` while migrating): the seal's `type` and the
+    options of that type, checked by `strongbox.seal.auto.build` (docs/seals.md)."""
+
+    type: str = "shamir"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     data_dir: str
@@ -132,6 +144,8 @@ class NodeConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    seal: SealConfig = field(default_factory=SealConfig)
+    previous_seal: SealConfig | None = None
 
     @property
     def api_addr(self) -> str:
@@ -212,10 +226,14 @@ def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | No
                 overrides: Mapping[str, Any] | None = None) -> NodeConfig:
     known = _known_keys()
     values: dict[str, Any] = {}
+    seals: dict[str, SealConfig] = {}
     if path is not None:
         try:
             with open(path, "rb") as fh:
-                values.update(_flatten(tomllib.load(fh)))
+                raw = tomllib.load(fh)
+                seals = {name: _seal_config(name, raw.pop(name)) for name in
+                         ("seal", "previous_seal") if name in raw}
+                values.update(_flatten(raw))
         except FileNotFoundError:
             raise ConfigError("--config", f"file {str(path)!r} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
@@ -226,10 +244,22 @@ def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | No
         if key not in known:
             raise ConfigError(key, f"unknown setting; known settings: {', '.join(sorted(known))}")
     typed = {key: _coerce(key, value, known[key]) for key, value in values.items()}
-    return _build(typed)
+    return _build(typed, seals)
 
 
-def _build(typed: Mapping[str, Any]) -> NodeConfig:
+def _seal_config(name: str, raw: Any) -> SealConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(name, "expected a table, e.g. [seal] type = \"pkcs11\"")
+    options = dict(raw)
+    kind = options.pop("type", "shamir")
+    if kind not in SEAL_TYPES:
+        raise ConfigError(f"{name}.type", f"must be one of {', '.join(SEAL_TYPES)}, got "
+                          f"{kind!r}")
+    return SealConfig(type=kind, options=options)
+
+
+def _build(typed: Mapping[str, Any], seals: Mapping[str, SealConfig] | None = None,
+           ) -> NodeConfig:
     if not typed.get("data_dir"):
         raise ConfigError("data_dir", "required: the directory holding this node's store")
     sections = {
@@ -237,7 +267,9 @@ def _build(typed: Mapping[str, Any]) -> NodeConfig:
         for name, cls in SECTIONS.items()
     }
     top = {k: v for k, v in typed.items() if "." not in k}
-    config = NodeConfig(**top, **sections)
+    seals = seals or {}
+    config = NodeConfig(**top, **sections, seal=seals.get("seal", SealConfig()),
+                        previous_seal=seals.get("previous_seal"))
     _validate(config)
     return config
 

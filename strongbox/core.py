@@ -12,6 +12,7 @@ this object.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -62,6 +63,7 @@ from strongbox.policy import (
     parse_policy,
 )
 from strongbox.raft.log import CommandLog
+from strongbox.seal import auto as seal_auto
 from strongbox.seal import unseal as unseal_mod
 from strongbox.seal.rekey import RekeyCeremony
 from strongbox.state import snapshot
@@ -87,6 +89,7 @@ class WriteOrigin(Protocol):
 class InitResult:
     shares: list[bytes]
     root_token: str
+    recovery_shares: list[bytes] = dataclasses.field(default_factory=list)
 
 
 def _same_cluster(current: bytes, unsealed: bytes | None) -> bool:
@@ -106,6 +109,12 @@ class Core:
         self.store = store
         self.log = log
         self.keyring: Keyring | None = None
+        # The node's seal (None: Shamir) and, while migrating away from one, the old one
+        self.auto_seal = seal_auto.build(config.seal)
+        self.previous_seal = seal_auto.build(config.previous_seal) \
+            if config.previous_seal is not None else None
+        self.seal_error = ""  # why auto-unseal has not worked yet (sys/seal-status)
+        self.operator_sealed = False  # sealed by sys/seal: no auto-unseal until restart
         self.unseal_progress = unseal_mod.UnsealProgress()
         self.rekey = RekeyCeremony()
         self._unsealed_cluster: bytes | None = None
@@ -185,20 +194,31 @@ class Core:
         return keyring
 
     async def initialize(self, shares: int, threshold: int, root_token: str | None = None,
-                         origin: WriteOrigin | None = None) -> InitResult:
+                         origin: WriteOrigin | None = None, recovery_shares: int = 0,
+                         recovery_threshold: int = 0) -> InitResult:
+        """`sys/init`; with an auto-unseal seal, `recovery_*` replace the unseal shares
+        (autounseal.seal_cluster) and the node unseals itself afterwards."""
+        from strongbox import autounseal  # noqa: PLC0415 (it builds on Core)
+
         if self.store.cluster() is not None:
             raise BadRequest("StrongBox is already initialized")
         now = self.clock.now_ns()
         material = generate_init_material(now)
+        cluster = rec.ClusterRecord(
+            cluster_id=str(uuid.uuid4()), cluster_name=self.config.cluster_name,
+            secret_shares=shares, secret_threshold=threshold,
+            sealed_root_key=material.sealed_root_key, init_time_ns=now)
+        recovery: list[bytes] = []
+        if self.auto_seal is not None:
+            recovery = await autounseal.seal_cluster(self, cluster, bytes(material.unseal_key),
+                                                     recovery_shares, recovery_threshold)
+            cluster.secret_shares = cluster.secret_threshold = 0
         token = root_token or new_service_token()
         keyring = Keyring(material.root_key, material.keys.get, lambda: 1)
         token_hash = keyring.token_hash(token)
         keyring.wipe()
         op = cmd_pb.InitCluster(
-            cluster=rec.ClusterRecord(
-                cluster_id=str(uuid.uuid4()), cluster_name=self.config.cluster_name,
-                secret_shares=shares, secret_threshold=threshold,
-                sealed_root_key=material.sealed_root_key, init_time_ns=now),
+            cluster=cluster,
             keys=[cmd_pb.NamedKey(name=name, key=key) for name, key in material.keys.items()],
             mounts=[rec.MountRecord(
                 path="secret/", type="kv", accessor="kv_" + secrets.token_hex(4),
@@ -216,6 +236,10 @@ class Core:
             raise BadRequest("StrongBox is already initialized")
         if result.code != rec.ApplyResult.OK:
             raise InternalError("init failed")
+        if self.auto_seal is not None:
+            material.unseal_key[:] = b"\0" * len(material.unseal_key)
+            await autounseal.auto_unseal_once(self)
+            return InitResult(shares=[], root_token=token, recovery_shares=recovery)
         split = unseal_mod.split_unseal_key(material.unseal_key, shares, threshold)
         material.unseal_key[:] = b"\0" * len(material.unseal_key)
         return InitResult(shares=split, root_token=token)
@@ -226,6 +250,16 @@ class Core:
             raise NotInitialized()
         if self.keyring is not None:
             return
+        if cluster.seal_type:
+            raise BadRequest(f"this cluster uses the {cluster.seal_type} seal: nodes unseal "
+                             "themselves and recovery keys cannot unseal"
+                             + ("; see seal-status for why this node has not"
+                                if self.auto_seal is not None else
+                                "; configure [seal] (or unseal with migrate=true to move the "
+                                "cluster to Shamir)"))
+        if self.auto_seal is not None:
+            raise BadRequest(f"this node is configured for the {self.auto_seal.type} seal but "
+                             "the cluster uses Shamir: unseal with migrate=true to migrate")
         share = unseal_mod.decode_share(key_text, unseal_mod.share_length(cluster.secret_shares))
         unseal_key = self.unseal_progress.add(share, cluster.secret_threshold)
         if unseal_key is None:
@@ -239,6 +273,10 @@ class Core:
                 "was reset, submit the shares again") from None
         finally:
             unseal_key[:] = b"\0" * len(unseal_key)
+        self.open_keyring(root_key)
+
+    def open_keyring(self, root_key: bytearray) -> None:
+        """Unseal with the opened root key (shares, an auto-unseal seal or a migration)."""
         self.keyring = Keyring(root_key, self.store.key_record, self.store.latest_kek_term)
         self._unsealed_cluster = self.store.cluster_raw()
         self.audit.set_hmac(self.keyring.audit_hash)
@@ -246,7 +284,10 @@ class Core:
     def reset_unseal(self) -> None:
         self.unseal_progress.reset()
 
-    def seal(self) -> None:
+    def seal(self, by_operator: bool = False) -> None:
+        """Drop the keyring. `by_operator` (sys/seal): an auto-unseal node stays sealed
+        until it restarts (or is unsealed with migrate)."""
+        self.operator_sealed = self.operator_sealed or by_operator
         self.audit.set_hmac(None)
         keyring, self.keyring = self.keyring, None
         if keyring is not None:

@@ -23,7 +23,8 @@ them from names and numbers only.
     ├── ServiceUnavailable (503)
     │   ├── Sealed (503)
     │   ├── NotInitialized (503)
-    │   └── NoLeader (503)
+    │   ├── NoLeader (503)
+    │   └── SealUnavailable (503)
     ├── StoreFull (507)
     └── InternalError (500)
     ConfigError (not an HTTP error: bad configuration, exit code 2)
@@ -154,6 +155,11 @@ class NotInitialized(ServiceUnavailable):
 
 class NoLeader(ServiceUnavailable):
     """Raft has no leader, or a write could not be committed in time."""
+
+
+class SealUnavailable(ServiceUnavailable):
+    """The auto-unseal key manager (HSM, Transit) cannot be reached or refused; the
+    message says why (never a PIN or token)."""
 
 
 class StoreFull(StrongBoxError):

@@ -24,7 +24,7 @@ import uvloop
 from google.protobuf.message import DecodeError
 from opentelemetry.context import Context
 
-from strongbox import handoff, sweeper, tlsreload
+from strongbox import autounseal, handoff, sweeper, tlsreload
 from strongbox.api.app import StrongBoxApp
 from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
@@ -216,6 +216,7 @@ class Node:
         interval = self.config.limits.sweep_interval_s
         sweeping = asyncio.create_task(sweeper.run(self.core, interval))
         upkeep = asyncio.create_task(sweeper.run_maintenance(self.core, interval))
+        unsealing = asyncio.create_task(autounseal.run(self.core))
         if self.cluster_server is not None:
             self.cluster_server.forward_handler = make_forward_handler(
                 self.app, asyncio.get_running_loop(), self.app.tracer)
@@ -228,6 +229,7 @@ class Node:
         finally:
             sweeping.cancel()
             upkeep.cancel()
+            unsealing.cancel()
             await handoff.hand_off_leadership(self.raft)  # handoff: leader steps down on SIGTERM
 
     def _reopen_audit(self) -> None:

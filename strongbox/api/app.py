@@ -41,6 +41,7 @@ from strongbox.api import (
     sys_quotas,
     sys_raft,
     sys_rekey,
+    sys_rekey_recovery,
     sys_seal,
     wrapping,
 )
@@ -80,7 +81,8 @@ STATIC = PathTable(
            **sys_policy.ROUTES, **token_store.ROUTES, **wrapping.ROUTES, **sys_auth.ROUTES,
            **namespaces.ROUTES, **sys_rekey.ROUTES, **sys_generate_root.ROUTES,
            **sys_mount_read.ROUTES, **token_roles.ROUTES,
-           **sys_loglevel.ROUTES, **sys_leases.ROUTES, **sys_quotas.ROUTES},
+           **sys_loglevel.ROUTES, **sys_leases.ROUTES, **sys_quotas.ROUTES,
+           **sys_rekey_recovery.ROUTES},
     prefixes={**sys_audit.PREFIX_ROUTES, **sys_policy.PREFIX_ROUTES,
               **sys_auth.PREFIX_ROUTES, **namespaces.PREFIX_ROUTES,
               **sys_rekey.PREFIX_ROUTES, **sys_mount_read.PREFIX_ROUTES,

@@ -31,6 +31,8 @@ from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.seal import shamir
 from strongbox.seal import unseal as unseal_mod
+from strongbox.seal.auto import recovery_matches
+from strongbox.seal.migrate import share_rule
 from strongbox.seal.rekey import decode_root_token, encode_root_token, new_otp
 
 OTP_LENGTH = len(new_service_token())  # the OTP must be exactly as long as the token
@@ -62,7 +64,7 @@ def _status(ctx: Context, attempt: rec.GenerateRootAttempt | None) -> dict[str, 
     cluster = ceremony_cluster(ctx)
     return {"nonce": attempt.nonce if attempt else "", "started": attempt is not None,
             "progress": len(attempt.sealed_shares) if attempt else 0,
-            "required": attempt.required if attempt else cluster.secret_threshold,
+            "required": attempt.required if attempt else share_rule(cluster)[1],
             "complete": False, "encoded_token": "", "encoded_root_token": "",
             "pgp_fingerprint": "", "otp": "", "otp_length": OTP_LENGTH}
 
@@ -82,7 +84,7 @@ async def start(ctx: Context) -> Response:
         raise BadRequest(f"OTP string is wrong length: it must be {OTP_LENGTH} characters")
     nonce = str(uuid.uuid4())
     attempt = rec.GenerateRootAttempt(
-        nonce=nonce, required=cluster.secret_threshold, started_time_ns=ctx.now_ns(),
+        nonce=nonce, required=share_rule(cluster)[1], started_time_ns=ctx.now_ns(),
         otp_length=OTP_LENGTH, sealed_otp=envelope.encrypt(
             keyring, otp.encode(), _aad(nonce, "otp")).SerializeToString())
     result = await ctx.submit(cmd_pb.Command(generate_root_start=cmd_pb.GenerateRootStart(
@@ -117,7 +119,8 @@ async def update(ctx: Context) -> Response:
     body = ctx.request.json_body({"key": (str,), "nonce": (str,)}, required=("key", "nonce"))
     cluster, keyring = ceremony_cluster(ctx), ctx.core.require_keyring()
     attempt = _attempt_for(ctx, body["nonce"])
-    share = unseal_mod.decode_share(body["key"], unseal_mod.share_length(cluster.secret_shares))
+    # unseal shares, or the recovery shares of a cluster with an auto-unseal seal
+    share = unseal_mod.decode_share(body["key"], unseal_mod.share_length(share_rule(cluster)[0]))
     try:
         fingerprint = keyring.token_hash(f"generate-root\0{attempt.nonce}\0{share.hex()}")
         sealed = envelope.encrypt(keyring, bytes(share), _aad(attempt.nonce, "share"))
@@ -148,13 +151,20 @@ async def _finish(ctx: Context, cluster: rec.ClusterRecord,
     """The threshold is in: check the shares, then mint the token and end the attempt."""
     try:
         unseal_key = _unseal_key(ctx, attempt)
-        open_root_key(unseal_key, cluster.sealed_root_key)[:] = b"\0" * 32
-        unseal_key[:] = b"\0" * len(unseal_key)
+        try:
+            if cluster.seal_type:
+                if not recovery_matches(unseal_key, cluster.recovery_check):
+                    raise DecryptError("wrong recovery key")
+            else:
+                open_root_key(unseal_key, cluster.sealed_root_key)[:] = b"\0" * 32
+        finally:
+            unseal_key[:] = b"\0" * len(unseal_key)
     except (DecryptError, shamir.ShamirError):
         await ctx.submit(cmd_pb.Command(generate_root_finish=cmd_pb.GenerateRootFinish(
             nonce=attempt.nonce, failed=True)))
+        what = "recovery key" if cluster.seal_type else "unseal key"
         raise BadRequest("root generation failed: the shares do not reconstruct this "
-                         "cluster's unseal key; the attempt was cancelled, start again") from None
+                         f"cluster's {what}; the attempt was cancelled, start again") from None
     keyring = ctx.core.require_keyring()
     otp = envelope.decrypt(keyring, rec.Envelope.FromString(attempt.sealed_otp),
                            _aad(attempt.nonce, "otp")).decode()

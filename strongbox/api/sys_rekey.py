@@ -5,8 +5,8 @@ Unauthenticated, as in Vault (the shares are the authority); needs an unsealed n
 The ceremony is per node and in memory (`seal/rekey.py`): give every share of one rekey
 to the same node. The new sealed root key is committed through Raft (`RekeyCommit`),
 so every node unseals with the new shares afterwards and refuses the old ones.
-PGP-encrypted shares and their backup are not supported (400), and there are no
-recovery keys (`sys/rekey-recovery-key/*` answers 400 saying so).
+PGP-encrypted shares and their backup are not supported (400). Recovery keys of an
+auto-unseal seal are rekeyed by `sys/rekey-recovery-key/*` (api/sys_rekey_recovery.py).
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ async def start(ctx: Context) -> Response:
     if body.get("pgp_keys") or body.get("backup"):
         raise BadRequest("PGP-encrypted shares and their backup are not supported; omit "
                          "pgp_keys and backup")
-    ceremony_cluster(ctx)
+    cluster = ceremony_cluster(ctx)
+    if cluster.seal_type:
+        raise BadRequest(f"this cluster uses the {cluster.seal_type} seal: it has recovery "
+                         "keys, not unseal keys; rekey them with sys/rekey-recovery-key")
     check_shares(body["secret_shares"], body["secret_threshold"])
     ctx.core.rekey.start(body["secret_shares"], body["secret_threshold"],
                          bool(body.get("require_verification")))
@@ -178,8 +181,8 @@ async def backup(ctx: Context) -> Response:
 
 
 async def recovery(ctx: Context) -> Response:
-    raise BadRequest("recovery keys exist only with an auto-unseal seal, which StrongBox "
-                     "does not support: use sys/rekey for the unseal key shares")
+    raise BadRequest("sys/rekey-recovery-key serves init and update only (no verify or "
+                     "backup): see docs/seals.md")
 
 
 ROUTES: dict[str, Route] = {

@@ -11,12 +11,13 @@ import base64
 import time
 from typing import Any
 
-from strongbox import __version__
+from strongbox import __version__, autounseal
 from strongbox.backend.context import Context, Route
 from strongbox.backend.request import query_int
 from strongbox.backend.response import Response, json_response, no_content, ok
 from strongbox.errors import BadRequest, InternalError, NotInitialized
 from strongbox.raft.log import RaftStatus
+from strongbox.seal.migrate import share_rule
 from strongbox.timefmt import rfc3339
 
 BUILD_DATE = "2026-11-27T00:00:00Z"
@@ -41,16 +42,21 @@ def check_shares(shares: int, threshold: int) -> None:
 def seal_status_data(ctx: Context) -> dict[str, Any]:
     core = ctx.core
     cluster = core.cluster()
-    return {
-        "type": "shamir", "initialized": cluster is not None, "sealed": core.sealed,
-        "t": cluster.secret_threshold if cluster else 0,
-        "n": cluster.secret_shares if cluster else 0,
+    migrating = autounseal.migrating(core)
+    shares, threshold = share_rule(cluster) if cluster else (0, 0)
+    data = {
+        "type": autounseal.configured_type(core), "initialized": cluster is not None,
+        "sealed": core.sealed, "t": threshold, "n": shares,
         "progress": core.unseal_progress.progress, "nonce": core.unseal_progress.nonce,
-        "version": REPORTED_VERSION, "build_date": BUILD_DATE, "migration": False,
+        "version": REPORTED_VERSION, "build_date": BUILD_DATE, "migration": migrating,
         "cluster_name": cluster.cluster_name if cluster and not core.sealed else "",
         "cluster_id": cluster.cluster_id if cluster and not core.sealed else "",
-        "recovery_seal": False, "storage_type": "raft",
+        "recovery_seal": bool(cluster and cluster.seal_type) or core.auto_seal is not None,
+        "storage_type": "raft",
     }
+    if core.sealed and core.seal_error:
+        data["seal_error"] = core.seal_error  # ours: why auto-unseal has not worked
+    return data
 
 
 async def get_init(ctx: Context) -> Response:
@@ -67,21 +73,33 @@ INIT_SCHEMA = {
 
 
 async def put_init(ctx: Context) -> Response:
-    body = ctx.request.json_body(INIT_SCHEMA, required=("secret_shares", "secret_threshold"))
+    body = ctx.request.json_body(INIT_SCHEMA)
     if body.get("pgp_keys") or body.get("root_token_pgp_key") or body.get("recovery_pgp_keys"):
         raise BadRequest("PGP-encrypted shares are not supported; omit pgp_keys and "
                          "root_token_pgp_key")
-    if body.get("recovery_shares") or body.get("recovery_threshold"):
-        raise BadRequest("recovery keys apply to auto-unseal, which StrongBox does not "
-                         "support; use secret_shares and secret_threshold")
-    shares, threshold = body["secret_shares"], body["secret_threshold"]
-    check_shares(shares, threshold)
-    if body.get("stored_shares") not in (None, 0):
-        raise BadRequest("stored_shares is not supported (no HSM seal)")
-    result = await ctx.core.initialize(shares, threshold, origin=ctx.request)
+    if body.get("stored_shares") not in (None, 0, 1):
+        raise BadRequest("stored_shares is not supported; with an auto-unseal seal the "
+                         "unseal key is stored wrapped by the seal")
+    auto = ctx.core.auto_seal is not None
+    if auto:
+        # Vault's defaults for recovery keys; secret_* do not apply to auto-unseal
+        shares, threshold = body.get("recovery_shares") or 5, body.get("recovery_threshold") or 3
+        result = await ctx.core.initialize(0, 0, origin=ctx.request, recovery_shares=shares,
+                                           recovery_threshold=threshold)
+    else:
+        if body.get("recovery_shares") or body.get("recovery_threshold"):
+            raise BadRequest("recovery keys apply to auto-unseal seals; this node uses "
+                             "Shamir: use secret_shares and secret_threshold (docs/seals.md)")
+        if body.get("secret_shares") is None or body.get("secret_threshold") is None:
+            raise BadRequest("missing required field 'secret_shares' or 'secret_threshold'")
+        shares, threshold = body["secret_shares"], body["secret_threshold"]
+        check_shares(shares, threshold)
+        result = await ctx.core.initialize(shares, threshold, origin=ctx.request)
     return json_response(200, {
         "keys": [share.hex() for share in result.shares],
         "keys_base64": [base64.b64encode(share).decode() for share in result.shares],
+        "recovery_keys": [share.hex() for share in result.recovery_shares],
+        "recovery_keys_base64": [base64.b64encode(s).decode() for s in result.recovery_shares],
         "root_token": result.root_token,
     })
 
@@ -96,8 +114,6 @@ UNSEAL_SCHEMA = {"key": (str, type(None)), "reset": (bool, type(None)),
 
 async def put_unseal(ctx: Context) -> Response:
     body = ctx.request.json_body(UNSEAL_SCHEMA)
-    if body.get("migrate"):
-        raise BadRequest("seal migration is not supported")
     if ctx.core.cluster() is None:
         raise NotInitialized()
     if body.get("reset"):
@@ -105,13 +121,15 @@ async def put_unseal(ctx: Context) -> Response:
     elif body.get("key") is None:
         raise BadRequest("missing required field 'key' (an unseal key share), "
                          "or send {\"reset\": true}")
+    elif body.get("migrate"):
+        await autounseal.migrate_share(ctx.core, body["key"])
     else:
         ctx.core.submit_share(body["key"])
     return json_response(200, seal_status_data(ctx))
 
 
 async def put_seal(ctx: Context) -> Response:
-    ctx.core.seal()
+    ctx.core.seal(by_operator=True)
     return no_content()
 
 

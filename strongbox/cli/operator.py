@@ -115,8 +115,33 @@ def write_holder_files(directory: Path, keys: list[str], root_token: str) -> lis
     return paths
 
 
+def _init_recovery(args: argparse.Namespace, client: Client) -> int:
+    """`init` of a node with an auto-unseal seal: recovery keys, no unseal step."""
+    body = call(client, "PUT", "sys/init", json={
+        "recovery_shares": args.recovery_shares, "recovery_threshold": args.recovery_threshold})
+    if not body or "recovery_keys" not in body:
+        raise CommandFailed("the server did not answer with recovery keys")
+    keys, root = list(body.get("recovery_keys") or []), str(body["root_token"])
+    if output_format(args) != "table":
+        return emit(args, {"recovery_keys_hex": keys,
+                           "recovery_keys_b64": body.get("recovery_keys_base64"),
+                           "recovery_keys_shares": len(keys),
+                           "recovery_keys_threshold": args.recovery_threshold,
+                           "root_token": root})
+    lines = [f"Recovery Key {n}: {key}" for n, key in enumerate(keys, start=1)]
+    print("\n".join([*lines, "", f"Initial Root Token: {root}", "",
+                     f"StrongBox initialized with {len(keys)} recovery key shares and a "
+                     f"threshold of {args.recovery_threshold}. Every node unseals itself; "
+                     "recovery keys cannot unseal: they authorize generate-root and "
+                     "rekey-recovery-key."]))
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     client = _leader(make_client(args))
+    seal = call(client, "GET", "sys/seal-status") or {}
+    if seal.get("type", "shamir") != "shamir":
+        return _init_recovery(args, client)
     body = call(client, "PUT", "sys/init", json={"secret_shares": args.key_shares,
                                                  "secret_threshold": args.key_threshold})
     if not body or "keys" not in body:
@@ -166,6 +191,8 @@ def _unseal_one(node: Client, body: dict[str, Any], wait: float = 15.0) -> dict[
 
 def cmd_unseal(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reset": True} if args.reset else {"key": read_share(args.key)}
+    if args.migrate:
+        body["migrate"] = True
     client = make_client(args)
     addresses = client.addresses if args.all else client.addresses[:1]
     results: dict[str, Any] = {}
@@ -218,6 +245,10 @@ def register(sub: SubParsers) -> SubParsers:
     flag(init, "key-shares", type=int, default=5, help="number of shares (default 5)")
     flag(init, "key-threshold", type=int, default=3, help="shares needed (default 3)")
     flag(init, "holder-dir", metavar="DIR", help="write one 0600 file per key holder here")
+    flag(init, "recovery-shares", type=int, default=5,
+         help="with an auto-unseal seal: recovery key shares (default 5)")
+    flag(init, "recovery-threshold", type=int, default=3,
+         help="with an auto-unseal seal: recovery shares needed (default 3)")
     unseal = command(ops, "unseal", cmd_unseal, "submit an unseal key share",
                      "  strongbox operator unseal                 # prompts, hidden\n"
                      "  strongbox operator unseal -all            # every node in $STRONGBOX_ADDR\n"
@@ -227,6 +258,8 @@ def register(sub: SubParsers) -> SubParsers:
                         help="the share, or - to read it from stdin (default: prompt)")
     flag(unseal, "all", action="store_true", help="submit to every node in the address list")
     flag(unseal, "reset", action="store_true", help="discard the unseal progress")
+    flag(unseal, "migrate", action="store_true",
+         help="seal migration: the node's [seal] differs from the cluster's (docs/seals.md)")
     for name, path, summary, message in (
             ("seal", "sys/seal", "seal this node", "StrongBox is sealed."),
             ("step-down", "sys/step-down", "make the leader hand leadership to a follower",

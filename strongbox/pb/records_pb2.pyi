@@ -18,20 +18,30 @@ class Envelope(_message.Message):
     def __init__(self, kek_term: _Optional[int] = ..., wrapped_dek: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
 
 class ClusterRecord(_message.Message):
-    __slots__ = ("cluster_id", "cluster_name", "secret_shares", "secret_threshold", "sealed_root_key", "init_time_ns")
+    __slots__ = ("cluster_id", "cluster_name", "secret_shares", "secret_threshold", "sealed_root_key", "init_time_ns", "seal_type", "wrapped_unseal_key", "recovery_shares", "recovery_threshold", "recovery_check")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_NAME_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHARES_FIELD_NUMBER: _ClassVar[int]
     SECRET_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SEALED_ROOT_KEY_FIELD_NUMBER: _ClassVar[int]
     INIT_TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    SEAL_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WRAPPED_UNSEAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_SHARES_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_CHECK_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     cluster_name: str
     secret_shares: int
     secret_threshold: int
     sealed_root_key: bytes
     init_time_ns: int
-    def __init__(self, cluster_id: _Optional[str] = ..., cluster_name: _Optional[str] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., sealed_root_key: _Optional[bytes] = ..., init_time_ns: _Optional[int] = ...) -> None: ...
+    seal_type: str
+    wrapped_unseal_key: bytes
+    recovery_shares: int
+    recovery_threshold: int
+    recovery_check: bytes
+    def __init__(self, cluster_id: _Optional[str] = ..., cluster_name: _Optional[str] = ..., secret_shares: _Optional[int] = ..., secret_threshold: _Optional[int] = ..., sealed_root_key: _Optional[bytes] = ..., init_time_ns: _Optional[int] = ..., seal_type: _Optional[str] = ..., wrapped_unseal_key: _Optional[bytes] = ..., recovery_shares: _Optional[int] = ..., recovery_threshold: _Optional[int] = ..., recovery_check: _Optional[bytes] = ...) -> None: ...
 
 class KeyRecord(_message.Message):
     __slots__ = ("term", "install_time_ns", "sealed_key")

@@ -52,6 +52,22 @@ def apply_rekey_commit(store: Store, txn: lmdb.Transaction, command: cmd_pb.Comm
     return Result(code=Result.OK)
 
 
+def apply_seal_migrate(store: Store, txn: lmdb.Transaction, command: cmd_pb.Command) -> Result:
+    """The cluster's seal changes; identity and init time must match (a restore or another
+    migration meanwhile: CONFLICT, start again)."""
+    new = command.seal_migrate.cluster
+    raw = txn_get(txn, keys.CLUSTER, store.db["meta"])
+    if raw is None:
+        return Result(code=Result.INVALID, message="StrongBox is not initialized")
+    cluster = rec.ClusterRecord.FromString(raw)
+    if (cluster.cluster_id, cluster.init_time_ns) != (new.cluster_id, new.init_time_ns):
+        return Result(code=Result.CONFLICT, message="the cluster changed meanwhile; start again")
+    if not new.sealed_root_key or (new.seal_type and not new.wrapped_unseal_key):
+        return Result(code=Result.INVALID, message="invalid seal migration")
+    txn.put(keys.CLUSTER, new.SerializeToString(), db=store.db["meta"])
+    return Result(code=Result.OK)
+
+
 def apply_generate_root_start(store: Store, txn: lmdb.Transaction,
                               command: cmd_pb.Command) -> Result:
     op = command.generate_root_start
@@ -101,6 +117,7 @@ def apply_generate_root_finish(store: Store, txn: lmdb.Transaction,
 
 HANDLERS = {
     "rekey_commit": apply_rekey_commit,
+    "seal_migrate": apply_seal_migrate,
     "generate_root_start": apply_generate_root_start,
     "generate_root_share": apply_generate_root_share,
     "generate_root_finish": apply_generate_root_finish,

@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("strongbox.registry",),
     ("strongbox.engines", "strongbox.auth"),
     ("strongbox.backend",),
-    ("strongbox.core",),
+    ("strongbox.core", "strongbox.autounseal"),
     ("strongbox.audit_sync",),
     ("strongbox.policy", "strongbox.audit", "strongbox.obs", "strongbox.observability",
      *AUTH_PRIMITIVES, "strongbox.seal", "strongbox.config", "strongbox.clock"),
