@@ -35,7 +35,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,3 +283,15 @@ def require_pg() -> None:
     if os.environ.get("STRONGBOX_REQUIRE_PG"):
         pytest.fail(SKIP_REASON)
     pytest.skip(SKIP_REASON)
+
+
+def module_server(factory: Any, setup: Sequence[str] = ()) -> Iterator[PgServer]:
+    """The body of a test module's `pg` fixture: a server of the module's own (skipped or
+    failed per `require_pg`), with `setup` statements run once as the superuser."""
+    require_pg()
+    with postgres_server(factory.mktemp("pg")) as server:
+        if setup:
+            with server.connect() as conn:
+                for statement in setup:
+                    conn.execute(statement)
+        yield server

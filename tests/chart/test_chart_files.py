@@ -80,7 +80,21 @@ def _write(values: dict[str, Any], path: Path) -> Path:
     (ALL_OPTIONS | {"bootstrap": {"enabled": True, "insecureDev": True},
                     "image": {"digest": "sha256:" + "0" * 64, "pullPolicy": "Always"}},
      "CKV_K8S_11"),
-], ids=["defaults", "production-like"])
+    ({"seal": {"type": "transit", "transit": {
+        "address": "https://vault-a.example:8200", "keyName": "autounseal",
+        "tokenSecret": {"name": "strongbox-seal-token"}, "tlsSecret": {"name": "vault-a-ca"}}},
+      "bootstrap": {"enabled": True},
+      "image": {"digest": "sha256:" + "0" * 64, "pullPolicy": "Always"}},
+     "CKV_K8S_11"),
+    ({"seal": {"type": "pkcs11", "pkcs11": {
+        "library": "/opt/hsm/libhsm.so", "tokenLabel": "strongbox", "keyLabel": "unseal",
+        "pinSecret": {"name": "strongbox-hsm-pin"}}},
+      "server": {"extraVolumes": [{"name": "hsm", "emptyDir": {}}],
+                 "extraVolumeMounts": [{"name": "hsm", "mountPath": "/opt/hsm",
+                                        "readOnly": True}]},
+      "image": {"digest": "sha256:" + "0" * 64, "pullPolicy": "Always"}},
+     "CKV_K8S_11"),
+], ids=["defaults", "production-like", "auto-unseal-transit", "auto-unseal-pkcs11"])
 def test_checkov(values: dict[str, Any], skips: str, tmp_path: Path) -> None:
     checkov = _checkov()
     assert checkov is not None

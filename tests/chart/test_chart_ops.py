@@ -102,3 +102,49 @@ def test_bootstrap_refuses_a_missing_ca_file(tmp_path: Path) -> None:
     args = bootstrap.parse_args(["--node", "https://127.0.0.1:9", "--ca-file",
                                  str(tmp_path / "nope.crt")])
     assert bootstrap.run(args) == 1
+
+
+def test_bootstrap_asks_for_recovery_keys_from_an_auto_unseal_node() -> None:
+    assert bootstrap.init_request("shamir", 5, 3) == {"secret_shares": 5,
+                                                      "secret_threshold": 3}
+    for kind in ("pkcs11", "transit", "static"):
+        assert bootstrap.init_request(kind, 3, 2) == {"recovery_shares": 3,
+                                                      "recovery_threshold": 2}
+
+
+AUTO_INIT = {"keys": [], "keys_base64": [], "recovery_keys": ["aa11", "bb22", "cc33"],
+             "recovery_keys_base64": ["qhE=", "uyI=", "zDM="], "root_token": "sbs.root"}
+
+
+def test_bootstrap_ceremony_sheet_for_recovery_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    bootstrap.print_ceremony(AUTO_INIT, 2, "text", "pkcs11")
+    sheet = capsys.readouterr().out
+    assert "pkcs11 seal" in sheet and "3 recovery key shares, any 2" in sheet
+    assert "Recovery keys cannot unseal" in sheet and "generate-root" in sheet
+    assert [line for line in sheet.splitlines() if line.startswith("Recovery key ")] == [
+        "Recovery key 1: aa11", "Recovery key 2: bb22", "Recovery key 3: cc33"]
+    assert "Unseal key" not in sheet and "Initial root token: sbs.root" in sheet
+    bootstrap.print_ceremony({"keys": ["k1", "k2"], "root_token": "r"}, 2, "text")
+    shamir = capsys.readouterr().out
+    assert "Unseal key 1: k1" in shamir and "recovery" not in shamir.lower()
+
+
+def test_insecure_dev_secrets_name_recovery_keys_as_such(kube: FakeKube) -> None:
+    names = bootstrap.store_dev_secrets("sb-dev", AUTO_INIT)
+    assert names == ["sb-dev-recovery-key-1", "sb-dev-recovery-key-2",
+                     "sb-dev-recovery-key-3", "sb-dev-root-token"]
+    assert kube.secrets["sb-dev-recovery-key-3"]["stringData"] == {"key": "cc33"}
+    assert not [n for n in kube.secrets if "share" in n]
+
+
+def test_bootstrap_refuses_nodes_configured_with_different_seals(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = ["https://a:8200", "https://b:8200"]
+    monkeypatch.setattr(bootstrap, "wait_for_nodes", lambda *a: [{"initialized": False}] * 2)
+    monkeypatch.setattr(bootstrap, "find_leader", lambda *a: nodes[0])
+    monkeypatch.setattr(bootstrap, "seal_type",
+                        lambda node, *a: "static" if node == nodes[0] else "shamir")
+    sent = []
+    monkeypatch.setattr(bootstrap, "initialize", lambda *a: sent.append(a))
+    args = bootstrap.parse_args(["--node", nodes[0], "--node", nodes[1]])
+    assert bootstrap.run(args) == 1 and sent == []

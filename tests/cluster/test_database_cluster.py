@@ -17,7 +17,7 @@ import pytest
 from strongbox.engines.database import worker
 from strongbox.testing import LocalCluster, ServerProcess
 from tests.cluster.conftest import make_cluster
-from tests.pg import PgServer, postgres_server, require_pg
+from tests.pg import PgServer, module_server
 
 CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
           "VALID UNTIL '{{expiration}}';"]
@@ -25,9 +25,7 @@ CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    require_pg()
-    with postgres_server(tmp_path_factory.mktemp("pg")) as server:
-        yield server
+    yield from module_server(tmp_path_factory)
 
 
 @pytest.fixture

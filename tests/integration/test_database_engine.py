@@ -15,7 +15,7 @@ import pytest
 from strongbox import sweeper
 from strongbox.engines.database import leases as lease_mod
 from tests.inprocess import InProcessApi
-from tests.pg import PgServer, postgres_server, require_pg
+from tests.pg import PgServer, module_server
 
 pytestmark = pytest.mark.integration
 CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
@@ -25,12 +25,8 @@ CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    require_pg()
-    with postgres_server(tmp_path_factory.mktemp("pg")) as server:
-        with server.connect() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS orders (id int)")
-            c.execute("INSERT INTO orders VALUES (1), (2)")
-        yield server
+    yield from module_server(tmp_path_factory, ["CREATE TABLE IF NOT EXISTS orders (id int)",
+                                                "INSERT INTO orders VALUES (1), (2)"])
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.conftest import ReadyNode
-from tests.pg import PgServer, postgres_server, require_pg
+from tests.pg import PgServer, module_server
 
 pytestmark = pytest.mark.integration
 CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
@@ -26,9 +26,7 @@ CREATE = ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    require_pg()
-    with postgres_server(tmp_path_factory.mktemp("pg")) as server:
-        yield server
+    yield from module_server(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

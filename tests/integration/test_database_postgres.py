@@ -24,7 +24,7 @@ from strongbox.engines.database.pgerrors import (
 )
 from strongbox.engines.database.postgres import PgConfig, PostgresPlugin
 from strongbox.errors import BadRequest
-from tests.pg import PgServer, postgres_server, require_pg
+from tests.pg import PgServer, module_server
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +34,9 @@ CREATE = ("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
 
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
-    require_pg()
-    with postgres_server(tmp_path_factory.mktemp("pg")) as server:
-        with server.connect() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS canary (id int)")
-            conn.execute("CREATE TABLE IF NOT EXISTS things (id int)")
-            conn.execute("INSERT INTO things VALUES (42)")
-        yield server
+    yield from module_server(tmp_path_factory, ["CREATE TABLE IF NOT EXISTS canary (id int)",
+                                                "CREATE TABLE IF NOT EXISTS things (id int)",
+                                                "INSERT INTO things VALUES (42)"])
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
