@@ -65,4 +65,6 @@ def test_counts_from_every_node_add_up(shared_cluster: LocalCluster) -> None:
             last = max(last, out.headers.get("x-vault-index", last), key=raft_index)
     info = call(leader, root, "transit-count/keys/k", method="GET", index=last)
     count = info.json()["data"]["encryption_count"]["1"]
-    assert 9 <= count <= 2 * 9  # an upper bound: reserved in doubling blocks per node
+    # an upper bound: each node reserves in doubling blocks (1, 2, 4, 8 for 3 encryptions)
+    # and the next block ahead, so at most 3 + 8 + 8 per node
+    assert 9 <= count <= 3 * 19

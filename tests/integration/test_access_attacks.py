@@ -384,6 +384,8 @@ NOT_SECRET = {
         "two booleans: whether the request carries a signature and whether an HMAC",
     ("engines/transit/signing.py", "opts.salt_length == SALT_HASH"):
         "the caller's salt_length option against the word 'hash'",
+    ("seal/pkcs11_seal.py", "self.rsa_oaep_hash not in OAEP_HASHES"):
+        "a configured hash algorithm name against the list of names",
 }
 
 

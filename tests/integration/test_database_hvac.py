@@ -92,14 +92,17 @@ def test_a_reconnecting_client_never_fails_through_alternating_rotations(
     app = hvac.Client(url=node.server.addr, token=node.root_token,
                       verify=str(node.server.tls.ca_cert))
     stop, failures, logins = threading.Event(), [], [0]
+    last_read = [0.0]  # when the read of the newest completed login began
 
     def reconnecting_client() -> None:
         while not stop.is_set():
+            began = time.monotonic()
             creds = app.read("database/static-creds/alt")["data"]
             try:
                 psycopg.connect(pg.dsn(user=creds["username"],
                                        password=creds["password"])).close()
                 logins[0] += 1
+                last_read[0] = began
             except psycopg.OperationalError as exc:
                 failures.append(str(exc))
 
@@ -107,12 +110,13 @@ def test_a_reconnecting_client_never_fails_through_alternating_rotations(
     worker.start()
     try:
         for _ in range(10):
-            seen = logins[0]
             client.write_data("database/rotate-role/alt", data={})
-            # rotations are a rotation_period apart in real life: let the client read and
-            # log in again (twice) before the next one, with a deadline
-            deadline = time.monotonic() + 20
-            while logins[0] < seen + 2 and not failures and time.monotonic() < deadline:
+            rotated = time.monotonic()
+            # rotations are a rotation_period apart in real life: before the next one, the
+            # client has logged in with credentials it read after this one (the one-period
+            # promise of alternating users), with a deadline
+            deadline = rotated + 20
+            while last_read[0] <= rotated and not failures and time.monotonic() < deadline:
                 time.sleep(0.01)
     finally:
         stop.set()
