@@ -31,10 +31,15 @@ def test_forwarded_requests_are_one_trace_and_each_node_audits_its_own(tmp_path:
         leader = cluster.wait_leader()
         follower = cluster.followers()[0]
         with leader.client(cluster.root_token) as client:
-            assert client.put("/v1/sys/audit/file", json={
-                "type": "file", "options": {"file_path": "audit.log"}}).status_code == 204
+            enabled = client.put("/v1/sys/audit/file", json={
+                "type": "file", "options": {"file_path": "audit.log"}})
+            assert enabled.status_code == 204
+        # read-your-writes: the follower has applied the audit device before it serves
+        # (on a busy machine it could otherwise answer first, unaudited)
+        index = {"X-Vault-Index": enabled.headers["x-vault-index"]}
         with follower.client(cluster.root_token) as client:
-            written = client.post("/v1/secret/data/trace/w", json={"data": {"v": 1}})
+            written = client.post("/v1/secret/data/trace/w", json={"data": {"v": 1}},
+                                  headers=index)
             assert written.status_code == 200
             forwarded = client.get("/v1/sys/key-status",
                                    headers={"X-Vault-Forward": "active-node"})
