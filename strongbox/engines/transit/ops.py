@@ -153,10 +153,9 @@ async def encrypt(ctx: Context) -> Response:
 
 
 def _decrypt_one(policy: Policy, item: dict[str, Any]) -> bytes:
-    ciphertext = text(item, "ciphertext")
-    version, _ = crypto.parse_value(ciphertext, "ciphertext")
-    policy.for_decryption(version)
-    return crypto.decrypt(policy.kind, policy.for_decryption, ciphertext,
+    # crypto.decrypt parses the ciphertext once and asks `for_decryption` for its
+    # version, which refuses those below min_decryption_version
+    return crypto.decrypt(policy.kind, policy.for_decryption, text(item, "ciphertext"),
                           **_crypto_options(policy, item))
 
 
