@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import pytest
 from strongbox.testing import CertificateAuthority, free_port
 from tests.chart.conftest import find, render
 from tests.chart.fake_kube import FakeKube
+from tests.cluster.test_chart_cluster import Pod  # the same pod as the cluster test
 
 pytestmark = pytest.mark.integration
 SEAL = {"type": "static", "static": {"keySecret": {"name": "strongbox-static-seal"}}}
@@ -35,18 +35,6 @@ MOUNTS = (("/etc/strongbox/config", "config"), ("/etc/strongbox/tls", "tls"),
           ("/etc/strongbox/seal", "seal"), ("/etc/strongbox/previous-seal", "previous-seal"),
           ("/var/lib/strongbox", "data"))
 DEADLINE_S = 60.0
-
-
-@dataclass
-class Pod:
-    name: str
-    api_port: int
-    cluster_port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def addr(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
 
 
 class Deployment:
