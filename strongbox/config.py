@@ -87,6 +87,9 @@ class LimitsConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     map_size_mb: int = 1024
+    # below this much free space on the data volume the node pauses Raft and answers
+    # writes 507 until space returns (raft/diskguard.py); 0 turns the guard off
+    min_free_mb: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +322,8 @@ def _validate(config: NodeConfig) -> None:
             raise ConfigError(f"limits.{key}", "must be a positive number of seconds")
     if config.storage.map_size_mb < 16:
         raise ConfigError("storage.map_size_mb", "must be at least 16")
+    if config.storage.min_free_mb < 0:
+        raise ConfigError("storage.min_free_mb", "must be 0 (off) or a number of MiB")
     if config.log_level not in LOG_LEVELS:
         raise ConfigError("log_level", f"must be one of {', '.join(LOG_LEVELS)}")
     if not config.node_id or not config.node_id.replace("-", "").replace("_", "").isalnum():

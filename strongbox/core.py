@@ -46,6 +46,7 @@ from strongbox.config import NodeConfig
 from strongbox.errors import (
     BadRequest,
     InternalError,
+    NoLeader,
     NotInitialized,
     PermissionDenied,
     RateLimited,
@@ -160,7 +161,8 @@ class Core:
 
     # --- snapshots over the API (blocking: run them in a worker thread) ------
 
-    def snapshot_bytes(self) -> bytes:
+    def snapshot_bytes(self) -> tuple[bytes, int]:
+        """An API snapshot of this node's store and the applied index it holds."""
         return snapshot.api_snapshot_bytes(self.store)
 
     def restore_chunks(self, body: bytes, chunk_bytes: int
@@ -429,6 +431,17 @@ class Core:
         if origin is not None:
             origin.write_index = max(origin.write_index, result.index)
         return result
+
+    async def confirm_applied(self, index: int) -> None:
+        """Wait until a majority of the cluster has applied `index` (revocations).
+
+        Raises NoLeader (503, Retry-After) when that takes longer than the write
+        timeout: the command is committed and will take effect everywhere, but this
+        node cannot confirm it yet.
+        """
+        if not await self.log.wait_applied_quorum(index, self.config.limits.write_timeout_s):
+            raise NoLeader("the revocation is committed but a majority of nodes has not "
+                           "applied it yet; it will take effect: retry to confirm")
 
     async def rotate(self, origin: WriteOrigin | None = None) -> rec.ApplyResult:
         keyring = self.require_keyring()

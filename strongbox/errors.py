@@ -26,6 +26,7 @@ them from names and numbers only.
     │   ├── NoLeader (503)
     │   └── SealUnavailable (503)
     ├── StoreFull (507)
+    │   └── InsufficientStorage (507)
     └── InternalError (500)
     ConfigError (not an HTTP error: bad configuration, exit code 2)
 """
@@ -37,6 +38,7 @@ class StrongBoxError(Exception):
     """Base class. `status` is the HTTP status the API answers with."""
 
     status: int = 500
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -154,7 +156,9 @@ class NotInitialized(ServiceUnavailable):
 
 
 class NoLeader(ServiceUnavailable):
-    """Raft has no leader, or a write could not be committed in time."""
+    """Raft has no leader, or a write could not be committed in time (Retry-After: 1)."""
+
+    retry_after = 1
 
 
 class SealUnavailable(ServiceUnavailable):
@@ -166,6 +170,18 @@ class StoreFull(StrongBoxError):
     """The LMDB map is full: the write was not applied; raise storage.map_size_mb."""
 
     status = 507
+
+
+class InsufficientStorage(StoreFull):
+    """This node's disk is low on space: it takes no writes until space is freed
+    (raft/diskguard.py). Retry-After: 5."""
+
+    retry_after = 5
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or (
+            "this node is low on disk space and has stopped taking writes; free space on "
+            "its data volume (it resumes by itself) or send the write to another node"))
 
 
 class InternalError(StrongBoxError):

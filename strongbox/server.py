@@ -65,7 +65,8 @@ class Node:
         data_dir = Path(config.data_dir)
         serializer, deserializer = make_hooks(self.store, journal=lambda: self.raft.journal)
         hooks: dict[str, Any] = {"on_fsync": self._observe_fsync,
-                                 "on_leader_change": self._leader_changed}
+                                 "on_leader_change": self._leader_changed,
+                                 "min_free_bytes": config.storage.min_free_mb * 2**20}
         if not cluster.enabled:
             return RaftSettings(node_id=config.node_id, data_dir=data_dir,
                                 snapshot_threshold=cluster.snapshot_threshold,
@@ -100,6 +101,7 @@ class Node:
         self.raft = RaftLog(settings, self._apply)
         if self.cluster_server is not None:
             self.cluster_server.transport = self.raft.transport
+            self.cluster_server.applied_index = self.store.applied_index
             transport = self.raft.transport  # tlsreload: new client cert -> redial the peers
             if transport is not None:
                 watch.subscribe(lambda m: transport.replace_tls(ClusterTls(m.ca, m.cert, m.key)))

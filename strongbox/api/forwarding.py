@@ -33,7 +33,14 @@ from opentelemetry.trace import Tracer
 from strongbox.backend.request import CLIENT_CERT, Request
 from strongbox.backend.response import Response
 from strongbox.core import Core, WriteOrigin
-from strongbox.errors import BadGateway, BadRequest, NoLeader, PreconditionFailed, RateLimited
+from strongbox.errors import (
+    BadGateway,
+    BadRequest,
+    InsufficientStorage,
+    NoLeader,
+    PreconditionFailed,
+    RateLimited,
+)
 from strongbox.obs import extract_metadata, inject_metadata
 from strongbox.pb import cluster_pb2 as pb
 from strongbox.pb import commands_pb2 as cmd_pb
@@ -86,21 +93,78 @@ def check_staleness(core: Core, max_staleness_s: float) -> None:
 
 
 async def forward(core: Core, request: Request, raw_path: str) -> Response:
-    """Replay `request` on the leader; its answer is ours."""
+    """Replay `request` on the leader; its answer is ours.
+
+    While the call is in flight the follower watches whom it follows. If the leader
+    changes (it stopped answering and the cluster elected another, or this node lost
+    track of it) the call is abandoned: a read, or a write carrying an
+    Idempotency-Key, is sent again to the new leader once one is known (at most
+    `REROUTES` times); any other write answers 503 with Retry-After at once, since it
+    may or may not have been applied.
+    """
     if FORWARDED_BY in request.headers:
         raise NoLeader("the request was forwarded here but this node is no longer the "
                        "leader; retry")
-    stub = core.log.leader_stub()
-    if stub is None:
-        raise NoLeader("there is no leader to forward the request to; retry shortly")
+    if core.log.disk_full() and request.method not in READS:
+        raise InsufficientStorage()
     message = pb.HttpRequest(
         method=request.method, path=raw_path, query=request.query_string,
         headers=[pb.Header(name=k, value=v) for k, v in request.headers.items()
                  if k not in ("host", "content-length", "connection")],
         body=request.body, remote_addr=request.remote_addr, request_id=request.request_id,
         client_cert=request.client_cert)
+    retry_safe = request.method in READS or "idempotency-key" in request.headers
+    for attempt in range(REROUTES + 1):
+        leader = core.log.leader_id()
+        stub = core.log.leader_stub()
+        if stub is None:
+            if attempt and leader is not None and not core.log.is_leader():
+                await _await_new_leader(core, None)
+                continue
+            raise NoLeader("there is no leader to forward the request to; retry shortly")
+        answer = await _watched_call(core, stub, message, leader, retry_safe)
+        if answer is not None:
+            return Response(answer.status, answer.body,
+                            [(h.name.encode(), h.value.encode()) for h in answer.headers
+                             if h.name not in ("content-length", "x-request-id")])
+        if not retry_safe:
+            raise NoLeader("the leader changed while this write was forwarded to it; its "
+                           "outcome is unknown: retry it (send an Idempotency-Key to make "
+                           "retries safe)")
+        await _await_new_leader(core, leader)
+    raise NoLeader("the leadership kept changing while the request was forwarded; retry")
+
+
+READS = ("GET", "HEAD", "LIST")
+REROUTES = 2
+LEADER_WAIT_S = 3.0   # about two election timeouts (raft/node.py CLUSTER_TIMING)
+
+
+async def _await_new_leader(core: Core, old: str | None) -> None:
+    deadline = time.monotonic() + LEADER_WAIT_S
+    while core.log.leader_id() in (None, old):
+        if time.monotonic() >= deadline:
+            raise NoLeader("the leader stopped answering and no new one was elected in "
+                           "time; retry shortly")
+        await asyncio.sleep(0.02)
+
+
+async def _watched_call(core: Core, stub: Any, message: pb.HttpRequest,
+                        leader: str | None, retry_safe: bool) -> pb.HttpResponse | None:
+    """The Forward RPC; None if the leader changed before it answered (call cancelled)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[pb.HttpResponse] = loop.create_future()
+    call = stub.Forward.future(message, timeout=FORWARD_TIMEOUT_S, metadata=inject_metadata())
+    call.add_done_callback(lambda result: loop.call_soon_threadsafe(_settle, done, result))
     try:
-        answer = await _call(stub, message)
+        while True:
+            finished, _ = await asyncio.wait({done}, timeout=0.02)
+            if finished:
+                break
+            if core.log.leader_id() != leader:
+                call.cancel()
+                return None
+        return done.result()
     except grpc.RpcError as exc:
         code = exc.code()
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
@@ -109,27 +173,22 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise NoLeader("the leader did not answer in time; if this was a write, its "
                            "outcome is unknown: retry with the same Idempotency-Key") from None
+        if code == grpc.StatusCode.CANCELLED and core.log.leader_id() != leader:
+            return None
+        if code == grpc.StatusCode.UNAVAILABLE:
+            if retry_safe:
+                return None  # a killed leader: wait for the next one and send it there
+            raise NoLeader("the leader cannot be reached; if this was a write, its outcome "
+                           "is unknown: retry it (an Idempotency-Key makes retries safe)") \
+                from None
         raise BadGateway(f"forwarding to the leader failed ({code.name}); retry") from None
-    return Response(answer.status, answer.body,
-                    [(h.name.encode(), h.value.encode()) for h in answer.headers
-                     if h.name not in ("content-length", "x-request-id")])
-
-
-async def _call(stub: Any, message: pb.HttpRequest) -> pb.HttpResponse:
-    """The Forward RPC without parking a thread: gRPC's future, awaited on the loop."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[pb.HttpResponse] = loop.create_future()
-    call = stub.Forward.future(message, timeout=FORWARD_TIMEOUT_S, metadata=inject_metadata())
-
-    def finished(result: Any) -> None:
-        loop.call_soon_threadsafe(_settle, done, result)
-
-    call.add_done_callback(finished)
-    return await done
 
 
 def _settle(done: asyncio.Future[pb.HttpResponse], call: Any) -> None:
     if done.done():
+        return
+    if call.cancelled():  # we gave up on it (the leader changed): nobody reads `done`
+        done.cancel()
         return
     try:
         done.set_result(call.result())

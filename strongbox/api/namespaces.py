@@ -118,7 +118,7 @@ async def read(ctx: Context) -> Response:
 
 async def delete(ctx: Context) -> Response:
     _, path = _name(ctx)
-    result = await ctx.submit(cmd_pb.Command(namespace_delete=cmd_pb.NamespaceDelete(
+    result = await ctx.submit_revocation(cmd_pb.Command(namespace_delete=cmd_pb.NamespaceDelete(
         path=path)))
     if result.code == result.INVALID:
         raise BadRequest(result.message)

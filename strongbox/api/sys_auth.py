@@ -258,7 +258,7 @@ async def enable_auth(ctx: Context) -> Response:
 
 async def disable_auth(ctx: Context) -> Response:
     path = _path(ctx, "sys/auth/")
-    await ctx.submit(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
+    await ctx.submit_revocation(cmd_pb.Command(mount_disable=cmd_pb.MountDisable(
         namespace=ctx.request.namespace, path=path, auth=True)))
     return no_content()
 

@@ -119,8 +119,18 @@ async def join(ctx: Context) -> Response:
 
 
 async def get_snapshot(ctx: Context) -> Response:
-    body = await asyncio.get_running_loop().run_in_executor(None, ctx.core.snapshot_bytes)
-    return Response(200, body, [(b"content-type", b"application/octet-stream")])
+    """Everything acknowledged before the request is in the snapshot, on any node.
+
+    The leader applied every write it acknowledged; a follower first commits a no-op
+    through Raft and waits until it has applied it (a read barrier), so it has too.
+    `X-Strongbox-Snapshot-Index` names the applied index the file holds.
+    """
+    if ctx.core.config.cluster.enabled and not ctx.core.log.is_leader():
+        await forwarding.consistent_barrier(ctx.core)
+    body, index = await asyncio.get_running_loop().run_in_executor(None,
+                                                                   ctx.core.snapshot_bytes)
+    return Response(200, body, [(b"content-type", b"application/octet-stream"),
+                                (b"x-strongbox-snapshot-index", str(index).encode())])
 
 
 async def _restore(ctx: Context, force: bool) -> Response:
@@ -167,7 +177,20 @@ async def step_down(ctx: Context) -> Response:
     return no_content()
 
 
+async def get_digest(ctx: Context) -> Response:
+    """This node's store digest at its applied index (replicas compare equal at one index).
+
+    An extension for operators and the fault campaign: a SHA-256 over every key and value
+    (ciphertext, never plaintext), read in one LMDB transaction, so it names exactly the
+    applied index it covers. Never forwarded: the point is this node's own copy.
+    """
+    applied, digest = await asyncio.to_thread(ctx.core.store.digest_at)
+    return ok(ctx.request.request_id, {"node_id": ctx.core.log.status().node_id,
+                                        "applied_index": applied, "digest": digest})
+
+
 ROUTES: dict[str, Route] = {
+    "sys/storage/raft/digest": Route({"GET": get_digest}, sudo=True),
     "sys/storage/raft/configuration": Route({"GET": get_configuration}),
     "sys/storage/raft/autopilot/state": Route({"GET": get_autopilot_state}),
     "sys/storage/raft/remove-peer": Route({"POST": remove_peer}, sudo=True),

@@ -227,7 +227,7 @@ async def _revoke(ctx: Context, token: rec.TokenRecord, orphan_children: bool) -
     if token.type == "batch":
         raise BadRequest("batch tokens cannot be revoked; they expire (or die with their "
                          "parent)")
-    await ctx.submit(cmd_pb.Command(token_revoke=cmd_pb.TokenRevoke(
+    await ctx.submit_revocation(cmd_pb.Command(token_revoke=cmd_pb.TokenRevoke(
         accessor=token.accessor, orphan_children=orphan_children)))
     return no_content()
 

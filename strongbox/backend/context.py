@@ -55,6 +55,13 @@ class Context:
     async def submit(self, command: cmd_pb.Command, request_id: str = "") -> rec.ApplyResult:
         return await self.core.submit(command, request_id, origin=self.request)
 
+    async def submit_revocation(self, command: cmd_pb.Command) -> rec.ApplyResult:
+        """Submit, then answer only once a majority of nodes has applied the command
+        (`Core.confirm_applied`): a token revoked here is refused there afterwards."""
+        result = await self.submit(command)
+        await self.core.confirm_applied(result.index)
+        return result
+
     def now_ns(self) -> int:
         return self.core.clock.now_ns()
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from strongbox.errors import MethodNotAllowed, RateLimited, StrongBoxError
+from strongbox.errors import MethodNotAllowed, StrongBoxError
 
 SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
@@ -62,7 +62,7 @@ def errors(status: int, *messages: str) -> Response:
 
 def error_response(exc: StrongBoxError) -> Response:
     headers: list[tuple[bytes, bytes]] = []
-    if isinstance(exc, RateLimited):
+    if exc.retry_after is not None:  # RateLimited, NoLeader, InsufficientStorage
         headers.append((b"retry-after", str(exc.retry_after).encode()))
     if isinstance(exc, MethodNotAllowed) and exc.allow:
         headers.append((b"allow", ", ".join(exc.allow).encode()))

@@ -24,31 +24,35 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astrongbox/pb/cluster.proto\x12\x0cstrongbox.pb\"\x0e\n\x0cHelloRequest\"1\n\rHelloResponse\x12\x0e\n\x06member\x18\x01 \x01(\x08\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\"\x1e\n\x0bJoinRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\x1f\n\x0cJoinResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"\x1c\n\tRaftFrame\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\t\n\x07RaftAck\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xad\x01\n\x0bHttpRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x07headers\x18\x04 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x13\n\x0bremote_addr\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63lient_cert\x18\x08 \x01(\x0c\"S\n\x0cHttpResponse\x12\x0e\n\x06status\x18\x01 \x01(\r\x12%\n\x07headers\x18\x02 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x32\x86\x02\n\x07\x43luster\x12\x38\n\x04Raft\x12\x17.strongbox.pb.RaftFrame\x1a\x15.strongbox.pb.RaftAck(\x01\x12@\n\x07\x46orward\x12\x19.strongbox.pb.HttpRequest\x1a\x1a.strongbox.pb.HttpResponse\x12@\n\x05Hello\x12\x1a.strongbox.pb.HelloRequest\x1a\x1b.strongbox.pb.HelloResponse\x12=\n\x04Join\x12\x19.strongbox.pb.JoinRequest\x1a\x1a.strongbox.pb.JoinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astrongbox/pb/cluster.proto\x12\x0cstrongbox.pb\"7\n\x12WaitAppliedRequest\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\",\n\x13WaitAppliedResponse\x12\x15\n\rapplied_index\x18\x01 \x01(\x04\"\x0e\n\x0cHelloRequest\"1\n\rHelloResponse\x12\x0e\n\x06member\x18\x01 \x01(\x08\x12\x10\n\x08\x61pi_addr\x18\x02 \x01(\t\"\x1e\n\x0bJoinRequest\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\x1f\n\x0cJoinResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"\x1c\n\tRaftFrame\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\t\n\x07RaftAck\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xad\x01\n\x0bHttpRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12%\n\x07headers\x18\x04 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x05 \x01(\x0c\x12\x13\n\x0bremote_addr\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x13\n\x0b\x63lient_cert\x18\x08 \x01(\x0c\"S\n\x0cHttpResponse\x12\x0e\n\x06status\x18\x01 \x01(\r\x12%\n\x07headers\x18\x02 \x03(\x0b\x32\x14.strongbox.pb.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x32\xda\x02\n\x07\x43luster\x12\x38\n\x04Raft\x12\x17.strongbox.pb.RaftFrame\x1a\x15.strongbox.pb.RaftAck(\x01\x12@\n\x07\x46orward\x12\x19.strongbox.pb.HttpRequest\x1a\x1a.strongbox.pb.HttpResponse\x12@\n\x05Hello\x12\x1a.strongbox.pb.HelloRequest\x1a\x1b.strongbox.pb.HelloResponse\x12=\n\x04Join\x12\x19.strongbox.pb.JoinRequest\x1a\x1a.strongbox.pb.JoinResponse\x12R\n\x0bWaitApplied\x12 .strongbox.pb.WaitAppliedRequest\x1a!.strongbox.pb.WaitAppliedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strongbox.pb.cluster_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HELLOREQUEST']._serialized_start=44
-  _globals['_HELLOREQUEST']._serialized_end=58
-  _globals['_HELLORESPONSE']._serialized_start=60
-  _globals['_HELLORESPONSE']._serialized_end=109
-  _globals['_JOINREQUEST']._serialized_start=111
-  _globals['_JOINREQUEST']._serialized_end=141
-  _globals['_JOINRESPONSE']._serialized_start=143
-  _globals['_JOINRESPONSE']._serialized_end=174
-  _globals['_RAFTFRAME']._serialized_start=176
-  _globals['_RAFTFRAME']._serialized_end=204
-  _globals['_RAFTACK']._serialized_start=206
-  _globals['_RAFTACK']._serialized_end=215
-  _globals['_HEADER']._serialized_start=217
-  _globals['_HEADER']._serialized_end=254
-  _globals['_HTTPREQUEST']._serialized_start=257
-  _globals['_HTTPREQUEST']._serialized_end=430
-  _globals['_HTTPRESPONSE']._serialized_start=432
-  _globals['_HTTPRESPONSE']._serialized_end=515
-  _globals['_CLUSTER']._serialized_start=518
-  _globals['_CLUSTER']._serialized_end=780
+  _globals['_WAITAPPLIEDREQUEST']._serialized_start=44
+  _globals['_WAITAPPLIEDREQUEST']._serialized_end=99
+  _globals['_WAITAPPLIEDRESPONSE']._serialized_start=101
+  _globals['_WAITAPPLIEDRESPONSE']._serialized_end=145
+  _globals['_HELLOREQUEST']._serialized_start=147
+  _globals['_HELLOREQUEST']._serialized_end=161
+  _globals['_HELLORESPONSE']._serialized_start=163
+  _globals['_HELLORESPONSE']._serialized_end=212
+  _globals['_JOINREQUEST']._serialized_start=214
+  _globals['_JOINREQUEST']._serialized_end=244
+  _globals['_JOINRESPONSE']._serialized_start=246
+  _globals['_JOINRESPONSE']._serialized_end=277
+  _globals['_RAFTFRAME']._serialized_start=279
+  _globals['_RAFTFRAME']._serialized_end=307
+  _globals['_RAFTACK']._serialized_start=309
+  _globals['_RAFTACK']._serialized_end=318
+  _globals['_HEADER']._serialized_start=320
+  _globals['_HEADER']._serialized_end=357
+  _globals['_HTTPREQUEST']._serialized_start=360
+  _globals['_HTTPREQUEST']._serialized_end=533
+  _globals['_HTTPRESPONSE']._serialized_start=535
+  _globals['_HTTPRESPONSE']._serialized_end=618
+  _globals['_CLUSTER']._serialized_start=621
+  _globals['_CLUSTER']._serialized_end=967
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class WaitAppliedRequest(_message.Message):
+    __slots__ = ("index", "timeout_ms")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    timeout_ms: int
+    def __init__(self, index: _Optional[int] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class WaitAppliedResponse(_message.Message):
+    __slots__ = ("applied_index",)
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    def __init__(self, applied_index: _Optional[int] = ...) -> None: ...
+
 class HelloRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -54,6 +54,11 @@ class ClusterStub:
                 request_serializer=strongbox_dot_pb_dot_cluster__pb2.JoinRequest.SerializeToString,
                 response_deserializer=strongbox_dot_pb_dot_cluster__pb2.JoinResponse.FromString,
                 _registered_method=True)
+        self.WaitApplied = channel.unary_unary(
+                '/strongbox.pb.Cluster/WaitApplied',
+                request_serializer=strongbox_dot_pb_dot_cluster__pb2.WaitAppliedRequest.SerializeToString,
+                response_deserializer=strongbox_dot_pb_dot_cluster__pb2.WaitAppliedResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServicer:
@@ -91,6 +96,15 @@ class ClusterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WaitApplied(self, request, context):
+        """Wait (at most timeout_ms) until this node has applied `index`; answers the
+        index it has applied. The leader asks before it acknowledges a revocation,
+        so a revoked token is refused on a majority of nodes once the caller hears.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +127,11 @@ def add_ClusterServicer_to_server(servicer, server):
                     servicer.Join,
                     request_deserializer=strongbox_dot_pb_dot_cluster__pb2.JoinRequest.FromString,
                     response_serializer=strongbox_dot_pb_dot_cluster__pb2.JoinResponse.SerializeToString,
+            ),
+            'WaitApplied': grpc.unary_unary_rpc_method_handler(
+                    servicer.WaitApplied,
+                    request_deserializer=strongbox_dot_pb_dot_cluster__pb2.WaitAppliedRequest.FromString,
+                    response_serializer=strongbox_dot_pb_dot_cluster__pb2.WaitAppliedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +242,33 @@ class Cluster:
             '/strongbox.pb.Cluster/Join',
             strongbox_dot_pb_dot_cluster__pb2.JoinRequest.SerializeToString,
             strongbox_dot_pb_dot_cluster__pb2.JoinResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WaitApplied(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strongbox.pb.Cluster/WaitApplied',
+            strongbox_dot_pb_dot_cluster__pb2.WaitAppliedRequest.SerializeToString,
+            strongbox_dot_pb_dot_cluster__pb2.WaitAppliedResponse.FromString,
             options,
             channel_credentials,
             insecure,

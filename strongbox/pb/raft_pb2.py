@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17strongbox/pb/raft.proto\x12\x0cstrongbox.pb\"\x9f\x04\n\x0bRaftMessage\x12\x31\n\x0crequest_vote\x18\x01 \x01(\x0b\x32\x19.strongbox.pb.RequestVoteH\x00\x12\x33\n\rresponse_vote\x18\x02 \x01(\x0b\x32\x1a.strongbox.pb.ResponseVoteH\x00\x12\x35\n\x0e\x61ppend_entries\x18\x03 \x01(\x0b\x32\x1b.strongbox.pb.AppendEntriesH\x00\x12N\n\x1b\x61ppend_entries_transmission\x18\x04 \x01(\x0b\x32\'.strongbox.pb.AppendEntriesTransmissionH\x00\x12\x39\n\x10install_snapshot\x18\x05 \x01(\x0b\x32\x1d.strongbox.pb.InstallSnapshotH\x00\x12\x32\n\rnext_node_idx\x18\x06 \x01(\x0b\x32\x19.strongbox.pb.NextNodeIdxH\x00\x12\x33\n\rapply_command\x18\x07 \x01(\x0b\x32\x1a.strongbox.pb.ApplyCommandH\x00\x12\x44\n\x16\x61pply_command_response\x18\x08 \x01(\x0b\x32\".strongbox.pb.ApplyCommandResponseH\x00\x12/\n\x0btimeout_now\x18\t \x01(\x0b\x32\x18.strongbox.pb.TimeoutNowH\x00\x42\x06\n\x04\x62ody\"J\n\x0bRequestVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x16\n\x0elast_log_index\x18\x02 \x01(\x04\x12\x15\n\rlast_log_term\x18\x03 \x01(\x04\"\x1c\n\x0cResponseVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\"8\n\x08LogEntry\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04term\x18\x03 \x01(\x04\"\xb6\x01\n\rAppendEntries\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x04\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.strongbox.pb.LogEntry\x12\x19\n\x0cprev_log_idx\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x1a\n\rprev_log_term\x18\x05 \x01(\x04H\x01\x88\x01\x01\x42\x0f\n\r_prev_log_idxB\x10\n\x0e_prev_log_term\"\xb0\x02\n\x19\x41ppendEntriesTransmission\x12\x43\n\x0ctransmission\x18\x01 \x01(\x0e\x32-.strongbox.pb.AppendEntriesTransmission.Stage\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x04 \x01(\x04\x12\x19\n\x0cprev_log_idx\x18\x05 \x01(\x04H\x00\x88\x01\x01\x12\x1a\n\rprev_log_term\x18\x06 \x01(\x04H\x01\x88\x01\x01\"B\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\t\n\x05START\x10\x01\x12\x0b\n\x07PROCESS\x10\x02\x12\n\n\x06\x46INISH\x10\x03\x42\x0f\n\r_prev_log_idxB\x10\n\x0e_prev_log_term\"\xe2\x01\n\x0fInstallSnapshot\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x04\x12,\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x1b.strongbox.pb.SnapshotChunkH\x00\x12\x38\n\x0bunavailable\x18\x04 \x01(\x0b\x32!.strongbox.pb.SnapshotUnavailableH\x00\x12\x35\n\nread_error\x18\x05 \x01(\x0b\x32\x1f.strongbox.pb.SnapshotReadErrorH\x00\x42\x0c\n\nserialized\"@\n\rSnapshotChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08is_first\x18\x02 \x01(\x08\x12\x0f\n\x07is_last\x18\x03 \x01(\x08\"\x15\n\x13SnapshotUnavailable\"\x13\n\x11SnapshotReadError\"D\n\x0bNextNodeIdx\x12\x15\n\rnext_node_idx\x18\x01 \x01(\x04\x12\r\n\x05reset\x18\x02 \x01(\x08\x12\x0f\n\x07success\x18\x03 \x01(\x08\"G\n\x0c\x41pplyCommand\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\x12\x17\n\nrequest_id\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\r\n\x0b_request_id\"t\n\x14\x41pplyCommandResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x05\x65rror\x18\x02 \x01(\rH\x00\x12-\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x0b\x32\x19.strongbox.pb.LogPositionH\x00\x42\x08\n\x06result\"0\n\x0bLogPosition\x12\x0f\n\x07log_idx\x18\x01 \x01(\x04\x12\x10\n\x08log_term\x18\x02 \x01(\x04\"\x1a\n\nTimeoutNow\x12\x0c\n\x04term\x18\x01 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17strongbox/pb/raft.proto\x12\x0cstrongbox.pb\"\x86\x05\n\x0bRaftMessage\x12\x31\n\x0crequest_vote\x18\x01 \x01(\x0b\x32\x19.strongbox.pb.RequestVoteH\x00\x12\x33\n\rresponse_vote\x18\x02 \x01(\x0b\x32\x1a.strongbox.pb.ResponseVoteH\x00\x12\x35\n\x0e\x61ppend_entries\x18\x03 \x01(\x0b\x32\x1b.strongbox.pb.AppendEntriesH\x00\x12N\n\x1b\x61ppend_entries_transmission\x18\x04 \x01(\x0b\x32\'.strongbox.pb.AppendEntriesTransmissionH\x00\x12\x39\n\x10install_snapshot\x18\x05 \x01(\x0b\x32\x1d.strongbox.pb.InstallSnapshotH\x00\x12\x32\n\rnext_node_idx\x18\x06 \x01(\x0b\x32\x19.strongbox.pb.NextNodeIdxH\x00\x12\x33\n\rapply_command\x18\x07 \x01(\x0b\x32\x1a.strongbox.pb.ApplyCommandH\x00\x12\x44\n\x16\x61pply_command_response\x18\x08 \x01(\x0b\x32\".strongbox.pb.ApplyCommandResponseH\x00\x12/\n\x0btimeout_now\x18\t \x01(\x0b\x32\x18.strongbox.pb.TimeoutNowH\x00\x12)\n\x08pre_vote\x18\n \x01(\x0b\x32\x15.strongbox.pb.PreVoteH\x00\x12:\n\x11pre_vote_response\x18\x0b \x01(\x0b\x32\x1d.strongbox.pb.PreVoteResponseH\x00\x42\x06\n\x04\x62ody\"J\n\x0bRequestVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x16\n\x0elast_log_index\x18\x02 \x01(\x04\x12\x15\n\rlast_log_term\x18\x03 \x01(\x04\"\x1c\n\x0cResponseVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\"8\n\x08LogEntry\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x0c\n\x04term\x18\x03 \x01(\x04\"\xb6\x01\n\rAppendEntries\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x04\x12\'\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x16.strongbox.pb.LogEntry\x12\x19\n\x0cprev_log_idx\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x1a\n\rprev_log_term\x18\x05 \x01(\x04H\x01\x88\x01\x01\x42\x0f\n\r_prev_log_idxB\x10\n\x0e_prev_log_term\"\xb0\x02\n\x19\x41ppendEntriesTransmission\x12\x43\n\x0ctransmission\x18\x01 \x01(\x0e\x32-.strongbox.pb.AppendEntriesTransmission.Stage\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x04 \x01(\x04\x12\x19\n\x0cprev_log_idx\x18\x05 \x01(\x04H\x00\x88\x01\x01\x12\x1a\n\rprev_log_term\x18\x06 \x01(\x04H\x01\x88\x01\x01\"B\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\t\n\x05START\x10\x01\x12\x0b\n\x07PROCESS\x10\x02\x12\n\n\x06\x46INISH\x10\x03\x42\x0f\n\r_prev_log_idxB\x10\n\x0e_prev_log_term\"\xe2\x01\n\x0fInstallSnapshot\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x14\n\x0c\x63ommit_index\x18\x02 \x01(\x04\x12,\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x1b.strongbox.pb.SnapshotChunkH\x00\x12\x38\n\x0bunavailable\x18\x04 \x01(\x0b\x32!.strongbox.pb.SnapshotUnavailableH\x00\x12\x35\n\nread_error\x18\x05 \x01(\x0b\x32\x1f.strongbox.pb.SnapshotReadErrorH\x00\x42\x0c\n\nserialized\"@\n\rSnapshotChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08is_first\x18\x02 \x01(\x08\x12\x0f\n\x07is_last\x18\x03 \x01(\x08\"\x15\n\x13SnapshotUnavailable\"\x13\n\x11SnapshotReadError\"D\n\x0bNextNodeIdx\x12\x15\n\rnext_node_idx\x18\x01 \x01(\x04\x12\r\n\x05reset\x18\x02 \x01(\x08\x12\x0f\n\x07success\x18\x03 \x01(\x08\"G\n\x0c\x41pplyCommand\x12\x0f\n\x07\x63ommand\x18\x01 \x01(\x0c\x12\x17\n\nrequest_id\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\r\n\x0b_request_id\"t\n\x14\x41pplyCommandResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0f\n\x05\x65rror\x18\x02 \x01(\rH\x00\x12-\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x0b\x32\x19.strongbox.pb.LogPositionH\x00\x42\x08\n\x06result\"0\n\x0bLogPosition\x12\x0f\n\x07log_idx\x18\x01 \x01(\x04\x12\x10\n\x08log_term\x18\x02 \x01(\x04\"\x1a\n\nTimeoutNow\x12\x0c\n\x04term\x18\x01 \x01(\x04\"F\n\x07PreVote\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x16\n\x0elast_log_index\x18\x02 \x01(\x04\x12\x15\n\rlast_log_term\x18\x03 \x01(\x04\"0\n\x0fPreVoteResponse\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x0f\n\x07granted\x18\x02 \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,35 +32,39 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strongbox.pb.raft_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RAFTMESSAGE']._serialized_start=42
-  _globals['_RAFTMESSAGE']._serialized_end=585
-  _globals['_REQUESTVOTE']._serialized_start=587
-  _globals['_REQUESTVOTE']._serialized_end=661
-  _globals['_RESPONSEVOTE']._serialized_start=663
-  _globals['_RESPONSEVOTE']._serialized_end=691
-  _globals['_LOGENTRY']._serialized_start=693
-  _globals['_LOGENTRY']._serialized_end=749
-  _globals['_APPENDENTRIES']._serialized_start=752
-  _globals['_APPENDENTRIES']._serialized_end=934
-  _globals['_APPENDENTRIESTRANSMISSION']._serialized_start=937
-  _globals['_APPENDENTRIESTRANSMISSION']._serialized_end=1241
-  _globals['_APPENDENTRIESTRANSMISSION_STAGE']._serialized_start=1140
-  _globals['_APPENDENTRIESTRANSMISSION_STAGE']._serialized_end=1206
-  _globals['_INSTALLSNAPSHOT']._serialized_start=1244
-  _globals['_INSTALLSNAPSHOT']._serialized_end=1470
-  _globals['_SNAPSHOTCHUNK']._serialized_start=1472
-  _globals['_SNAPSHOTCHUNK']._serialized_end=1536
-  _globals['_SNAPSHOTUNAVAILABLE']._serialized_start=1538
-  _globals['_SNAPSHOTUNAVAILABLE']._serialized_end=1559
-  _globals['_SNAPSHOTREADERROR']._serialized_start=1561
-  _globals['_SNAPSHOTREADERROR']._serialized_end=1580
-  _globals['_NEXTNODEIDX']._serialized_start=1582
-  _globals['_NEXTNODEIDX']._serialized_end=1650
-  _globals['_APPLYCOMMAND']._serialized_start=1652
-  _globals['_APPLYCOMMAND']._serialized_end=1723
-  _globals['_APPLYCOMMANDRESPONSE']._serialized_start=1725
-  _globals['_APPLYCOMMANDRESPONSE']._serialized_end=1841
-  _globals['_LOGPOSITION']._serialized_start=1843
-  _globals['_LOGPOSITION']._serialized_end=1891
-  _globals['_TIMEOUTNOW']._serialized_start=1893
-  _globals['_TIMEOUTNOW']._serialized_end=1919
+  _globals['_RAFTMESSAGE']._serialized_end=688
+  _globals['_REQUESTVOTE']._serialized_start=690
+  _globals['_REQUESTVOTE']._serialized_end=764
+  _globals['_RESPONSEVOTE']._serialized_start=766
+  _globals['_RESPONSEVOTE']._serialized_end=794
+  _globals['_LOGENTRY']._serialized_start=796
+  _globals['_LOGENTRY']._serialized_end=852
+  _globals['_APPENDENTRIES']._serialized_start=855
+  _globals['_APPENDENTRIES']._serialized_end=1037
+  _globals['_APPENDENTRIESTRANSMISSION']._serialized_start=1040
+  _globals['_APPENDENTRIESTRANSMISSION']._serialized_end=1344
+  _globals['_APPENDENTRIESTRANSMISSION_STAGE']._serialized_start=1243
+  _globals['_APPENDENTRIESTRANSMISSION_STAGE']._serialized_end=1309
+  _globals['_INSTALLSNAPSHOT']._serialized_start=1347
+  _globals['_INSTALLSNAPSHOT']._serialized_end=1573
+  _globals['_SNAPSHOTCHUNK']._serialized_start=1575
+  _globals['_SNAPSHOTCHUNK']._serialized_end=1639
+  _globals['_SNAPSHOTUNAVAILABLE']._serialized_start=1641
+  _globals['_SNAPSHOTUNAVAILABLE']._serialized_end=1662
+  _globals['_SNAPSHOTREADERROR']._serialized_start=1664
+  _globals['_SNAPSHOTREADERROR']._serialized_end=1683
+  _globals['_NEXTNODEIDX']._serialized_start=1685
+  _globals['_NEXTNODEIDX']._serialized_end=1753
+  _globals['_APPLYCOMMAND']._serialized_start=1755
+  _globals['_APPLYCOMMAND']._serialized_end=1826
+  _globals['_APPLYCOMMANDRESPONSE']._serialized_start=1828
+  _globals['_APPLYCOMMANDRESPONSE']._serialized_end=1944
+  _globals['_LOGPOSITION']._serialized_start=1946
+  _globals['_LOGPOSITION']._serialized_end=1994
+  _globals['_TIMEOUTNOW']._serialized_start=1996
+  _globals['_TIMEOUTNOW']._serialized_end=2022
+  _globals['_PREVOTE']._serialized_start=2024
+  _globals['_PREVOTE']._serialized_end=2094
+  _globals['_PREVOTERESPONSE']._serialized_start=2096
+  _globals['_PREVOTERESPONSE']._serialized_end=2144
 # @@protoc_insertion_point(module_scope)

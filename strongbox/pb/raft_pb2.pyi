@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RaftMessage(_message.Message):
-    __slots__ = ("request_vote", "response_vote", "append_entries", "append_entries_transmission", "install_snapshot", "next_node_idx", "apply_command", "apply_command_response", "timeout_now")
+    __slots__ = ("request_vote", "response_vote", "append_entries", "append_entries_transmission", "install_snapshot", "next_node_idx", "apply_command", "apply_command_response", "timeout_now", "pre_vote", "pre_vote_response")
     REQUEST_VOTE_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_VOTE_FIELD_NUMBER: _ClassVar[int]
     APPEND_ENTRIES_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,8 @@ class RaftMessage(_message.Message):
     APPLY_COMMAND_FIELD_NUMBER: _ClassVar[int]
     APPLY_COMMAND_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_NOW_FIELD_NUMBER: _ClassVar[int]
+    PRE_VOTE_FIELD_NUMBER: _ClassVar[int]
+    PRE_VOTE_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     request_vote: RequestVote
     response_vote: ResponseVote
     append_entries: AppendEntries
@@ -27,7 +29,9 @@ class RaftMessage(_message.Message):
     apply_command: ApplyCommand
     apply_command_response: ApplyCommandResponse
     timeout_now: TimeoutNow
-    def __init__(self, request_vote: _Optional[_Union[RequestVote, _Mapping]] = ..., response_vote: _Optional[_Union[ResponseVote, _Mapping]] = ..., append_entries: _Optional[_Union[AppendEntries, _Mapping]] = ..., append_entries_transmission: _Optional[_Union[AppendEntriesTransmission, _Mapping]] = ..., install_snapshot: _Optional[_Union[InstallSnapshot, _Mapping]] = ..., next_node_idx: _Optional[_Union[NextNodeIdx, _Mapping]] = ..., apply_command: _Optional[_Union[ApplyCommand, _Mapping]] = ..., apply_command_response: _Optional[_Union[ApplyCommandResponse, _Mapping]] = ..., timeout_now: _Optional[_Union[TimeoutNow, _Mapping]] = ...) -> None: ...
+    pre_vote: PreVote
+    pre_vote_response: PreVoteResponse
+    def __init__(self, request_vote: _Optional[_Union[RequestVote, _Mapping]] = ..., response_vote: _Optional[_Union[ResponseVote, _Mapping]] = ..., append_entries: _Optional[_Union[AppendEntries, _Mapping]] = ..., append_entries_transmission: _Optional[_Union[AppendEntriesTransmission, _Mapping]] = ..., install_snapshot: _Optional[_Union[InstallSnapshot, _Mapping]] = ..., next_node_idx: _Optional[_Union[NextNodeIdx, _Mapping]] = ..., apply_command: _Optional[_Union[ApplyCommand, _Mapping]] = ..., apply_command_response: _Optional[_Union[ApplyCommandResponse, _Mapping]] = ..., timeout_now: _Optional[_Union[TimeoutNow, _Mapping]] = ..., pre_vote: _Optional[_Union[PreVote, _Mapping]] = ..., pre_vote_response: _Optional[_Union[PreVoteResponse, _Mapping]] = ...) -> None: ...
 
 class RequestVote(_message.Message):
     __slots__ = ("term", "last_log_index", "last_log_term")
@@ -168,3 +172,21 @@ class TimeoutNow(_message.Message):
     TERM_FIELD_NUMBER: _ClassVar[int]
     term: int
     def __init__(self, term: _Optional[int] = ...) -> None: ...
+
+class PreVote(_message.Message):
+    __slots__ = ("term", "last_log_index", "last_log_term")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAST_LOG_TERM_FIELD_NUMBER: _ClassVar[int]
+    term: int
+    last_log_index: int
+    last_log_term: int
+    def __init__(self, term: _Optional[int] = ..., last_log_index: _Optional[int] = ..., last_log_term: _Optional[int] = ...) -> None: ...
+
+class PreVoteResponse(_message.Message):
+    __slots__ = ("term", "granted")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    term: int
+    granted: bool
+    def __init__(self, term: _Optional[int] = ..., granted: _Optional[bool] = ...) -> None: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +26,8 @@ from strongbox.raft.transport_grpc import GrpcTransport
 log = logging.getLogger("strongbox.raft.server")
 WORKERS = 32
 MAX_CONCURRENT_FORWARDS = 12  # the rest of the workers stay free for Raft, Hello and Join
+MAX_CONCURRENT_WAITS = 4      # WaitApplied calls parked at once (revocations are rare)
+MAX_WAIT_MS = 10_000
 ForwardHandler = Callable[[pb.HttpRequest, str, Any], pb.HttpResponse]
 JoinHandler = Callable[[str, str], list[str]]  # (node id, address) -> members; raises
 
@@ -75,6 +78,24 @@ class _Servicer(pb_grpc.ClusterServicer):
                           "requests yet")
         return handler(request, peer, context.invocation_metadata())
 
+    def WaitApplied(self, request: pb.WaitAppliedRequest,
+                    context: grpc.ServicerContext) -> pb.WaitAppliedResponse:
+        peer = peer_id(context)
+        transport = self.owner.transport
+        applied = self.owner.applied_index
+        if peer is None or transport is None or not transport.knows(peer) or applied is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "not a member, or not ready")
+        if not self.owner.wait_slots.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many waits")
+        try:
+            deadline = time.monotonic() + min(request.timeout_ms, MAX_WAIT_MS) / 1000
+            while (index := applied()) < request.index and time.monotonic() < deadline \
+                    and context.is_active():
+                time.sleep(0.002)
+            return pb.WaitAppliedResponse(applied_index=index)
+        finally:
+            self.owner.wait_slots.release()
+
     def Hello(self, request: pb.HelloRequest,
               context: grpc.ServicerContext) -> pb.HelloResponse:
         peer = peer_id(context)
@@ -109,6 +130,8 @@ class ClusterServer:
         self.forward_handler: ForwardHandler | None = None
         self.join_handler: JoinHandler | None = None
         self.forward_slots = threading.BoundedSemaphore(MAX_CONCURRENT_FORWARDS)
+        self.wait_slots = threading.BoundedSemaphore(MAX_CONCURRENT_WAITS)
+        self.applied_index: Callable[[], int] | None = None  # set by the node once it has a store
         self._server = grpc.server(ThreadPoolExecutor(max_workers=WORKERS,
                                                       thread_name_prefix="cluster-rpc"),
                                    options=SERVER_OPTIONS)

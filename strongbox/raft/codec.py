@@ -35,6 +35,8 @@ Message shapes (pysyncobj `syncobj.py`):
   apply_command           {type, command[, request_id]}
   apply_command_response  {type, request_id, error} | {type, request_id, log_idx, log_term}
   timeout_now             {type, term}
+  pre_vote                {type, term, last_log_index, last_log_term}   (ours: election.py)
+  pre_vote_response       {type, term, granted}                         (ours: election.py)
 prevLogIdx/prevLogTerm may be None; serialized is None, False or a 3-tuple.
 
 Payloads stay opaque here: command bytes are pysyncobj's own (pickle) frame,
@@ -124,6 +126,8 @@ def _error_code(value: object) -> int:
 
 _REQUEST_VOTE = frozenset({"type", "term", "last_log_index", "last_log_term"})
 _TERM_ONLY = frozenset({"type", "term"})
+_PRE_VOTE = _REQUEST_VOTE
+_PRE_VOTE_RESPONSE = frozenset({"type", "term", "granted"})
 _APPEND_ENTRIES = frozenset(
     {"type", "term", "commit_index", "entries", "prevLogIdx", "prevLogTerm"})
 _TRANSMISSION = frozenset(
@@ -152,6 +156,23 @@ def _encode_response_vote(m: dict[str, Any]) -> pb.RaftMessage:
 def _encode_timeout_now(m: dict[str, Any]) -> pb.RaftMessage:
     _check_keys(m, _TERM_ONLY, "timeout_now")
     return pb.RaftMessage(timeout_now=pb.TimeoutNow(term=_int(m["term"], "term")))
+
+
+def _encode_pre_vote(m: dict[str, Any]) -> pb.RaftMessage:
+    _check_keys(m, _PRE_VOTE, "pre_vote")
+    return pb.RaftMessage(pre_vote=pb.PreVote(
+        term=_int(m["term"], "term"),
+        last_log_index=_int(m["last_log_index"], "last_log_index"),
+        last_log_term=_int(m["last_log_term"], "last_log_term")))
+
+
+def _encode_pre_vote_response(m: dict[str, Any]) -> pb.RaftMessage:
+    _check_keys(m, _PRE_VOTE_RESPONSE, "pre_vote_response")
+    granted = m["granted"]
+    if not isinstance(granted, bool):
+        raise CodecError("pre_vote_response: granted must be a bool")
+    return pb.RaftMessage(pre_vote_response=pb.PreVoteResponse(
+        term=_int(m["term"], "term"), granted=granted))
 
 
 def _opt_int(value: object, field: str) -> int | None:
@@ -259,6 +280,8 @@ _ENCODERS: dict[str, Callable[[dict[str, Any]], pb.RaftMessage]] = {
     "apply_command": _encode_apply_command,
     "apply_command_response": _encode_apply_command_response,
     "timeout_now": _encode_timeout_now,
+    "pre_vote": _encode_pre_vote,
+    "pre_vote_response": _encode_pre_vote_response,
 }
 
 
@@ -314,6 +337,20 @@ def _decode_response_vote(frame: pb.RaftMessage) -> dict[str, Any]:
 
 def _decode_timeout_now(frame: pb.RaftMessage) -> dict[str, Any]:
     return {"type": "timeout_now", "term": _uint(frame.timeout_now.term, "term")}
+
+
+def _decode_pre_vote(frame: pb.RaftMessage) -> dict[str, Any]:
+    body = frame.pre_vote
+    return {"type": "pre_vote",
+            "term": _uint(body.term, "term"),
+            "last_log_index": _uint(body.last_log_index, "last_log_index"),
+            "last_log_term": _uint(body.last_log_term, "last_log_term")}
+
+
+def _decode_pre_vote_response(frame: pb.RaftMessage) -> dict[str, Any]:
+    body = frame.pre_vote_response
+    return {"type": "pre_vote_response", "term": _uint(body.term, "term"),
+            "granted": body.granted}
 
 
 def _decode_append_entries(frame: pb.RaftMessage) -> dict[str, Any]:
@@ -401,6 +438,8 @@ _DECODERS: dict[str, Callable[[pb.RaftMessage], dict[str, Any]]] = {
     "apply_command": _decode_apply_command,
     "apply_command_response": _decode_apply_command_response,
     "timeout_now": _decode_timeout_now,
+    "pre_vote": _decode_pre_vote,
+    "pre_vote_response": _decode_pre_vote_response,
 }
 
 

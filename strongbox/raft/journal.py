@@ -25,6 +25,14 @@ On open an invalid record with no valid record after it is a torn tail and is tr
 (warning with the byte offset, never content); one followed by a valid record raises
 `JournalCorruptError`. No pickle anywhere.
 
+Failure route: every OSError from the log or meta files (write, flush, fsync, truncate,
+rename) goes to `on_failure` when one is given; the node passes a function that stops the
+process with exit code 70, whichever call failed (docs/operations.md "Disk full and I/O
+errors"). Running low on space is handled before it becomes an error (raft/diskguard.py).
+
+`hide_after(idx)` (a context manager) makes the journal look as if it ended at `idx`
+while pysyncobj handles one append (raft/appendfix.py); nothing is removed.
+
 Threading: not thread-safe; only pysyncobj's tick thread calls it (including `sync()`).
 """
 
@@ -38,7 +46,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from typing import BinaryIO, overload
+from typing import BinaryIO, NoReturn, overload
 
 from pysyncobj.journal import Journal
 
@@ -95,8 +103,13 @@ class DurableJournal(Journal):  # type: ignore[misc]  # pysyncobj is untyped
         directory: str | os.PathLike[str],
         *,
         on_fsync: Callable[[float], None] | None = None,
+        on_failure: Callable[[OSError], NoReturn] | None = None,
+        before_fsync: Callable[[], None] | None = None,
     ) -> None:
         self._dir = os.fspath(directory)
+        self._on_failure = on_failure
+        self._before_fsync = before_fsync  # tests: the fault hook's slow disk
+        self._visible: int | None = None   # hide_after: entries pysyncobj may see
         self._log_path = os.path.join(self._dir, LOG_NAME)
         self._meta_path = os.path.join(self._dir, META_NAME)
         self._on_fsync = on_fsync
@@ -185,9 +198,13 @@ class DurableJournal(Journal):  # type: ignore[misc]  # pysyncobj is untyped
             yield self._file
         except OSError as exc:
             self._failed = exc
+            if self._on_failure is not None:
+                self._on_failure(exc)
             raise
 
     def _fsync(self, fd: int) -> None:
+        if self._before_fsync is not None:
+            self._before_fsync()
         start = time.perf_counter()
         os.fsync(fd)
         if self._on_fsync is not None:
@@ -244,6 +261,7 @@ class DurableJournal(Journal):  # type: ignore[misc]  # pysyncobj is untyped
     def add(self, command: bytes, idx: int, term: int) -> None:
         if not isinstance(command, bytes):
             raise TypeError(f"command must be bytes, not {type(command).__name__}")
+        self._writable()
         record = _encode(command, idx, term)
         with self._io() as f:
             pos = f.tell()
@@ -253,10 +271,12 @@ class DurableJournal(Journal):  # type: ignore[misc]  # pysyncobj is untyped
         self._dirty = True
 
     def clear(self) -> None:
+        self._writable()
         with self._io():
             self._rewrite([])
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
+        self._writable()
         start = slice(entryFrom, None).indices(len(self._entries))[0]
         if start >= len(self._entries):
             return
@@ -271,6 +291,7 @@ class DurableJournal(Journal):  # type: ignore[misc]  # pysyncobj is untyped
         self._dirty = False
 
     def deleteEntriesTo(self, entryTo: int) -> None:
+        self._writable()
         stop = slice(None, entryTo).indices(len(self._entries))[1]
         if stop <= 0:
             return
@@ -282,10 +303,37 @@ class DurableJournal(Journal):  # type: ignore[misc]  # pysyncobj is untyped
     @overload
     def __getitem__(self, item: slice) -> list[Entry]: ...
     def __getitem__(self, item: int | slice) -> Entry | list[Entry]:
-        return self._entries[item]
+        visible = self._visible
+        if visible is None:
+            return self._entries[item]
+        if isinstance(item, slice):
+            return self._entries[slice(*item.indices(visible))]
+        position = item + visible if item < 0 else item
+        if not 0 <= position < visible:
+            raise IndexError("journal index out of range")
+        return self._entries[position]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) if self._visible is None else self._visible
+
+    @contextlib.contextmanager
+    def hide_after(self, idx: int) -> Iterator[None]:
+        """Show only the entries up to Raft index `idx` inside the block (nothing is deleted).
+
+        Appends, deletions and rewrites are refused meanwhile: the view is for reading.
+        """
+        if not self._entries or self._visible is not None:
+            raise ValueError("hide_after needs a non-empty journal and does not nest")
+        first = self._entries[0][1]
+        self._visible = max(0, min(len(self._entries), idx - first + 1))
+        try:
+            yield
+        finally:
+            self._visible = None
+
+    def _writable(self) -> None:
+        if self._visible is not None:
+            raise RuntimeError("the journal is read-only inside hide_after")
 
     def _destroy(self) -> None:
         """Sync and close. Idempotent."""

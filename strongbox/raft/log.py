@@ -58,11 +58,24 @@ class CommandLog(Protocol):
         """Cheap: no status dictionary is built."""
         ...
 
+    def disk_full(self) -> bool:
+        """True while this node is too low on disk space to take writes (507)."""
+        ...
+
     def leader_stub(self) -> Any | None:
         """A Cluster gRPC stub for the current leader (None: no leader, or it is us)."""
         ...
 
+    def leader_id(self) -> str | None:
+        """Cheap: the node this one follows (itself when leading), None when it knows none."""
+        ...
+
     async def remove_peer(self, node_id: str, timeout: float) -> None: ...
+
+    async def wait_applied_quorum(self, index: int, timeout: float) -> bool:
+        """True once a majority of the members (this one included) has applied `index`;
+        False if that did not happen within `timeout`."""
+        ...
 
     async def step_down(self, timeout: float) -> None: ...
 
@@ -94,11 +107,20 @@ class DirectLog:
     def leader_stub(self) -> Any | None:
         return None
 
+    def leader_id(self) -> str | None:
+        return "direct"
+
     def is_leader(self) -> bool:
         return True
 
+    def disk_full(self) -> bool:
+        return False
+
     async def remove_peer(self, node_id: str, timeout: float) -> None:
         raise NotImplementedError("a DirectLog has no peers")
+
+    async def wait_applied_quorum(self, index: int, timeout: float) -> bool:
+        return self._index >= index
 
     async def step_down(self, timeout: float) -> None:
         pass

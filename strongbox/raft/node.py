@@ -11,14 +11,25 @@ Hardening over stock pysyncobj (docs/design.md §4):
   appended and before the next tick can count them as committed. A failed
   fsync stops the process (after "fsyncgate" the page cache cannot be trusted;
   etcd does the same), so an entry is never acknowledged without being durable;
-- log compaction is off until snapshots land with the cluster issue: the
-  journal keeps every entry, and replay after restart skips entries at or
-  below LMDB's applied index.
+- every write-path failure takes one route: an OSError from the journal (log,
+  fsync, meta), or an exception from applying a committed entry (LMDB's commit,
+  a full LMDB map), stops the process with exit code 70 (`fatal`); before the
+  disk is actually full, `DiskGuard` pauses Raft instead and the node refuses
+  writes with 507 until space returns (raft/diskguard.py);
+- a follower truncates its log only from the first conflicting entry
+  (raft/appendfix.py), and a node asks for a pre-vote before it stands for
+  election (raft/election.py);
+- a leader that loses its leadership (check-quorum: no majority heard for
+  `leaderFallbackTimeout`, or a higher term) fails the proposals it was still
+  waiting on at once, with "outcome unknown", instead of leaving them to time
+  out; a proposal made while no leader is known waits at most about one
+  election timeout for one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import queue
@@ -27,7 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import pysyncobj.syncobj as pso
@@ -38,14 +49,18 @@ from pysyncobj.monotonic import monotonic as pysyncobj_clock
 from pysyncobj.node import Node
 from pysyncobj.pipe_notifier import PipeNotifier
 
-from strongbox.errors import NoLeader
+from strongbox.errors import InsufficientStorage, NoLeader
 from strongbox.pb import cluster_pb2
 from strongbox.pb import records_pb2 as rec
+from strongbox.raft.appendfix import rewrite_append
 from strongbox.raft.cluster_tls import ClusterTls
+from strongbox.raft.diskguard import DiskGuard
+from strongbox.raft.election import PreVote
 from strongbox.raft.journal import DurableJournal
 from strongbox.raft.log import ApplyFn, PeerStatus, RaftStatus
 from strongbox.raft.transport_grpc import FaultSwitch, GrpcTransport
 from strongbox.raft.transport_local import LocalTransport
+from strongbox.raft.waiters import Pending, resolve, settle
 
 log = logging.getLogger("strongbox.raft")
 _original_create_journal = pso.createJournal
@@ -63,15 +78,24 @@ pso.createJournal = _create_journal
 
 class _StateMachine(SyncObj):  # type: ignore[misc]
     def __init__(self, self_node: Node, other_nodes: list[Node], conf: SyncObjConf,
-                 apply: ApplyFn, transport_class: Any) -> None:
+                 apply: ApplyFn, transport_class: Any, fatal: Callable[[str], NoReturn]) -> None:
         # Attributes set before SyncObj.__init__ are excluded from its own dumps.
         self._sb_apply = apply
+        self._sb_fatal = fatal
         super().__init__(self_node, other_nodes, conf, transportClass=transport_class)
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_command(self, data: bytes) -> rec.ApplyResult:
         # pysyncobj applies entries in order and bumps raftLastApplied after each.
-        return self._sb_apply(self.raftLastApplied + 1, data)
+        index = self.raftLastApplied + 1
+        try:
+            return self._sb_apply(index, data)
+        except Exception as exc:
+            # state.apply answers every command it cannot apply with INVALID; what gets
+            # here is the environment (LMDB's commit failed, the map is full). Retrying
+            # inside pysyncobj would wedge the node with the entry's waiter lost.
+            self._sb_fatal(f"applying raft entry {index} failed ({type(exc).__name__}: "
+                           f"{str(exc)[:200]})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +113,32 @@ class RaftSettings:
     fault_file: Path | None = None
     on_fsync: Callable[[float], None] | None = None         # seconds per journal fsync
     on_leader_change: Callable[[str | None], None] | None = None
+    min_free_bytes: int = 64 * 2**20                        # DiskGuard; 0 turns it off
+    on_disk_full: Callable[[bool], None] | None = None
+    fatal: Callable[[str], NoReturn] | None = None          # default: log, exit code 70
 
 
-# Timing (docs/cluster.md explains the choice): heartbeats every 100 ms; an
-# election after 0.8-1.6 s without one; a leader that has not heard from a
-# majority for 1.2 s steps down, so a partitioned leader stops acknowledging
-# writes quickly; connection loss is declared after 3.5 s.
-CLUSTER_TIMING = {"appendEntriesPeriod": 0.1, "raftMinTimeout": 0.8, "raftMaxTimeout": 1.6,
-                  "leaderFallbackTimeout": 1.2, "connectionTimeout": 3.5}
+EXIT_IO_FAILURE = 70  # EX_SOFTWARE: what supervisors and docs/operations.md expect
+
+
+def exit_on_failure(reason: str) -> NoReturn:
+    """The one route for a failed write-path operation: log and stop at once."""
+    log.critical("%s; stopping (exit code %d) so that nothing unsynced is ever "
+                 "acknowledged. Check the disk (space, errors), then restart the node.",
+                 reason, EXIT_IO_FAILURE)
+    logging.shutdown()
+    os._exit(EXIT_IO_FAILURE)
+
+
+# Timing (docs/cluster.md explains the choice): heartbeats every 100 ms; a
+# pre-vote after 0.7-1.3 s without one (ticks every 20 ms, so timers are sharp
+# enough to keep split votes rare); a leader that has not heard from a majority
+# for 0.6 s steps down - before any follower can grant a pre-vote (0.7 s), so
+# two nodes never both act as leader - and a partitioned leader stops
+# acknowledging writes quickly; connection loss is declared after 3.5 s.
+CLUSTER_TIMING = {"appendEntriesPeriod": 0.1, "raftMinTimeout": 0.7, "raftMaxTimeout": 1.3,
+                  "leaderFallbackTimeout": 0.6, "connectionTimeout": 3.5}
+CLUSTER_TICK_S = 0.02
 SINGLE_TIMING = {"appendEntriesPeriod": 0.05, "raftMinTimeout": 0.3, "raftMaxTimeout": 0.6,
                  "connectionTimeout": 3.5}
 
@@ -106,14 +148,26 @@ class RaftLog:
         self.settings = settings
         self.node_id = settings.node_id
         raft_dir = Path(settings.data_dir) / "raft"
-        self.journal = DurableJournal(raft_dir, on_fsync=settings.on_fsync)
+        self.fatal: Callable[[str], NoReturn] = settings.fatal or exit_on_failure
+        self.faults = FaultSwitch(settings.fault_file) if settings.fault_file else None
+        self.journal = DurableJournal(raft_dir, on_fsync=settings.on_fsync,
+                                      on_failure=self._journal_failed,
+                                      before_fsync=self._slow_disk if self.faults else None)
+        self.disk = DiskGuard(Path(settings.data_dir), settings.min_free_bytes,
+                              on_change=settings.on_disk_full)
         self._tick_tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._leader: str | None = None
+        self._pending = Pending()
+        self._leader_term: int | None = None   # the term this node leads in, while it does
+        self._destroying = False
+        self.election: PreVote | None = None
         clustered = settings.address is not None
+        timing = CLUSTER_TIMING if clustered else SINGLE_TIMING
+        self._election_timeout_s = timing["raftMaxTimeout"]
         conf = SyncObjConf(
             journalFile=self.journal,
             autoTick=True,
-            autoTickPeriod=0.05,
+            autoTickPeriod=CLUSTER_TICK_S if clustered else 0.05,
             appendEntriesUseBatch=False,  # wake the tick thread on each proposal
             appendEntriesBatchSizeBytes=4 * 1024 * 1024,  # never pysyncobj's pickled "transmission"
             commandsWaitLeader=True,
@@ -123,12 +177,13 @@ class RaftLog:
             serializer=settings.serializer, deserializer=settings.deserializer,
             useFork=False,
             dynamicMembershipChange=clustered,
-            **(CLUSTER_TIMING if clustered else SINGLE_TIMING),
+            **timing,
         )
         self_node = Node(settings.node_id, address=settings.address)
         others = [Node(node_id, address=addr) for node_id, addr in settings.peers.items()]
         self.transport: GrpcTransport | None = None
-        self._sync = _StateMachine(self_node, others, conf, apply, self._transport_factory)
+        self._sync = _StateMachine(self_node, others, conf, apply, self._transport_factory,
+                                   self.fatal)
         self._wake = PipeNotifier(self._sync._poller)
         self._sync.addOnTickCallback(self._on_tick)
 
@@ -136,11 +191,39 @@ class RaftLog:
         settings = self.settings
         if settings.address is None or settings.tls is None:
             return LocalTransport(sync, self_node, other_nodes)
-        faults = FaultSwitch(settings.fault_file) if settings.fault_file else None
-        self.transport = GrpcTransport(sync, self_node, other_nodes, tls=settings.tls,
-                                       before_ack=self._sync_journal, faults=faults)
-        self.transport.on_vote_granted = lambda: _restart_election_timer(sync)
-        return self.transport
+        transport = GrpcTransport(sync, self_node, other_nodes, tls=settings.tls,
+                                  before_ack=self._sync_journal, faults=self.faults)
+        transport.on_vote_granted = lambda: _restart_election_timer(sync)
+        transport.deliver = self._deliver
+        self.transport = transport
+        self.election = PreVote(sync, transport.send,
+                                min_timeout=CLUSTER_TIMING["raftMinTimeout"],
+                                max_timeout=CLUSTER_TIMING["raftMaxTimeout"],
+                                last_leader_contact=lambda: transport.last_leader_contact)
+        return transport
+
+    def _deliver(self, node: Node, message: dict[str, Any],
+                 handle: Callable[[Node, dict[str, Any]], None]) -> None:
+        """Tick thread: our messages to PreVote, appends through the §5.3 fix, the rest as is."""
+        if self.election is not None and self.election.on_message(node, message):
+            return
+        if message.get("type") == "append_entries" and \
+                message.get("term", 0) >= self._sync.raftCurrentTerm:
+            hide_after = rewrite_append(self.journal, message)
+            if hide_after is not None:
+                with self.journal.hide_after(hide_after):
+                    handle(node, message)
+                return
+        handle(node, message)
+
+    def _journal_failed(self, exc: OSError) -> NoReturn:
+        self.fatal(f"raft journal I/O failed ({exc.strerror or exc})")
+
+    def _slow_disk(self) -> None:
+        assert self.faults is not None
+        delay_ms = self.faults.number("fsync_delay_ms")
+        if delay_ms > 0:
+            time.sleep(min(delay_ms, 10_000) / 1000)
 
     def _on_tick(self) -> None:
         while True:  # work handed over by other threads (pysyncobj state is ours alone)
@@ -150,6 +233,11 @@ class RaftLog:
                 break
             task()
         self._sync_journal()
+        if not self.disk.check():
+            self.disk.wait_for_space(stop=lambda: self._destroying)
+        self._track_leadership()
+        if self.election is not None:
+            self.election.on_tick()
         leader = self._sync._getLeader()
         leader_id = None if leader is None else str(leader.id)
         if leader_id != self._leader:
@@ -167,25 +255,58 @@ class RaftLog:
             return
         try:
             self.journal.sync()
-        except OSError:
-            log.critical("raft journal fsync failed; stopping so that no un-synced entry "
-                         "is ever acknowledged. Free disk space and restart the node.")
-            os._exit(70)
+        except OSError as exc:
+            self._journal_failed(exc)
         self._wake.notify()  # commit and apply on the next tick, not after a poll timeout
 
     async def propose(self, data: bytes, timeout: float) -> rec.ApplyResult:
+        if self.disk.full:
+            raise InsufficientStorage()
+        if self._sync._getLeader() is None:
+            await self._await_leader(min(timeout, self._election_timeout_s + 0.5))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[rec.ApplyResult] = loop.create_future()
 
         def done(result: rec.ApplyResult | None, error: int) -> None:
-            loop.call_soon_threadsafe(_settle, future, result, error)
+            loop.call_soon_threadsafe(settle, future, result, error)
 
+        # Proposed as leader: if this node stops leading before the entry commits, the
+        # tick thread fails it at once (_track_leadership) rather than at `timeout`.
+        self._pending.add(loop, future)
         self._sync.apply_command(data, callback=done)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise NoLeader("the write was not committed in time; its outcome is unknown: "
                            "retry with the same Idempotency-Key") from None
+        finally:
+            self._pending.discard(future)
+
+    async def _await_leader(self, wait_s: float) -> None:
+        """No leader known: wait about one election for one, then give up (fail fast)."""
+        deadline = time.monotonic() + wait_s
+        while self._sync._getLeader() is None:
+            if time.monotonic() >= deadline:
+                raise NoLeader("no leader is elected (a majority of the cluster may be down or "
+                               "cut off); the write was not made: retry shortly")
+            await asyncio.sleep(0.02)
+
+    def _track_leadership(self) -> None:
+        """Tick thread: when this node stops leading, fail what it was still waiting on."""
+        sync = self._sync
+        leading = bool(sync._isLeader())
+        term = int(sync.raftCurrentTerm)
+        if leading and self._leader_term is None:
+            self._leader_term = term
+            return
+        if self._leader_term is not None and (not leading or term != self._leader_term):
+            self._leader_term = term if leading else None
+            failed = self._pending.fail_all(NoLeader(
+                "this node lost its leadership before the write committed; its outcome is "
+                "unknown: retry with the same Idempotency-Key"))
+            if failed:
+                log.warning("lost the leadership with %d writes in flight; answered them "
+                            "with 503 (outcome unknown)", failed)
 
     def status(self) -> RaftStatus:
         sync = self._sync
@@ -227,12 +348,48 @@ class RaftLog:
             peers=peers,
         )
 
+    async def wait_applied_quorum(self, index: int, timeout: float) -> bool:
+        """True once a majority, this node included, has applied `index` (WaitApplied RPC)."""
+        deadline = time.monotonic() + timeout
+        while self._sync.raftLastApplied < index:  # the leader applies before it answers
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.002)
+        transport = self.transport
+        peers = [] if transport is None else [
+            stub for node in list(self._sync.otherNodes)
+            if (stub := transport.stub_for(str(node.id))) is not None]
+        needed = (len(self._sync.otherNodes) + 1) // 2   # peers, besides us, for a majority
+        if needed == 0:
+            return True
+        remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        request = cluster_pb2.WaitAppliedRequest(index=index, timeout_ms=remaining_ms)
+        calls = [asyncio.wrap_future(_as_future(stub.WaitApplied.future(
+            request, timeout=remaining_ms / 1000 + 1.0))) for stub in peers]
+        confirmed = 0
+        try:
+            for next_done in asyncio.as_completed(calls, timeout=remaining_ms / 1000 + 1.0):
+                try:
+                    answer = await next_done
+                except grpc.RpcError:
+                    continue
+                if answer.applied_index >= index:
+                    confirmed += 1
+                    if confirmed >= needed:
+                        return True
+        except TimeoutError:
+            return False
+        finally:
+            for call in calls:
+                call.cancel()
+        return False
+
     async def _membership(self, call: Callable[..., None], node: Node, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[rec.ApplyResult] = loop.create_future()
 
         def done(result: Any, error: int) -> None:
-            loop.call_soon_threadsafe(_settle, future, rec.ApplyResult(), error)
+            loop.call_soon_threadsafe(settle, future, rec.ApplyResult(), error)
 
         call(node, callback=done)
         try:
@@ -265,6 +422,10 @@ class RaftLog:
 
     def is_leader(self) -> bool:
         return bool(self._sync._isLeader())
+
+    def leader_id(self) -> str | None:
+        leader = self._sync._getLeader()
+        return None if leader is None else str(leader.id)
 
     def leader_stub(self) -> Any | None:
         leader = self._sync._getLeader()
@@ -300,7 +461,7 @@ class RaftLog:
         future: asyncio.Future[int] = loop.create_future()
 
         def done(result: Any, error: int) -> None:
-            loop.call_soon_threadsafe(_resolve, future, error)
+            loop.call_soon_threadsafe(resolve, future, error)
 
         self._tick_tasks.put(lambda: self._sync.transferLeadership(callback=done))
         self._wake.notify()
@@ -321,22 +482,30 @@ class RaftLog:
             time.sleep(0.02)
         return False
 
+    def disk_full(self) -> bool:
+        return self.disk.full
+
     def close(self) -> None:
+        self._destroying = True
         self._sync.destroy_synchronous()  # the tick thread syncs and closes the journal
 
 
-def _settle(future: asyncio.Future[rec.ApplyResult], result: rec.ApplyResult | None,
-            error: int) -> None:
-    if future.done():
-        return
-    if error == FAIL_REASON.SUCCESS and result is not None:
-        future.set_result(result)
-    elif error == FAIL_REASON.QUEUE_FULL:
-        future.set_exception(NoLeader("the Raft proposal queue is full; retry shortly"))
-    else:
-        future.set_exception(NoLeader(
-            "the write was not committed (leader changed or lost); retry with the same "
-            "Idempotency-Key"))
+def _as_future(call: Any) -> concurrent.futures.Future[Any]:
+    """A grpc future as a concurrent.futures one (asyncio can wrap that)."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def done(finished: Any) -> None:
+        if future.cancelled():
+            return
+        try:
+            future.set_result(finished.result())
+        except grpc.RpcError as exc:
+            future.set_exception(exc)
+        except grpc.FutureCancelledError:
+            future.cancel()
+
+    call.add_done_callback(done)
+    return future
 
 
 def _restart_election_timer(sync: Any) -> None:
@@ -349,8 +518,3 @@ def _restart_election_timer(sync: Any) -> None:
     """
     sync._SyncObj__raftElectionDeadline = (
         pysyncobj_clock() + sync._SyncObj__generateRaftTimeout())
-
-
-def _resolve(future: asyncio.Future[int], value: int) -> None:
-    if not future.done():
-        future.set_result(value)

@@ -47,22 +47,39 @@ ACK_TYPES = frozenset({"next_node_idx", "response_vote"})
 
 
 class FaultSwitch:
-    """Reads the blocked-peer list from a JSON file, at most every 100 ms."""
+    """Reads the test faults from a JSON file, at most every 100 ms.
+
+    Keys: "blocked" (peer ids cut off, both directions) and "fsync_delay_ms"
+    (the journal sleeps that long before each fsync: a slow disk).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._faults: dict[str, Any] = {}
         self._blocked: frozenset[str] = frozenset()
         self._checked = 0.0
 
-    def blocked(self) -> frozenset[str]:
+    def _read(self) -> None:
         now = time.monotonic()
-        if now - self._checked > 0.1:
-            self._checked = now
-            try:
-                self._blocked = frozenset(json.loads(self.path.read_text()).get("blocked", []))
-            except (OSError, ValueError, AttributeError):
-                self._blocked = frozenset()
+        if now - self._checked <= 0.1:
+            return
+        self._checked = now
+        try:
+            faults = json.loads(self.path.read_text())
+            self._faults = faults if isinstance(faults, dict) else {}
+            self._blocked = frozenset(self._faults.get("blocked", []))
+        except (OSError, ValueError, TypeError):
+            self._faults, self._blocked = {}, frozenset()
+
+    def blocked(self) -> frozenset[str]:
+        self._read()
         return self._blocked
+
+    def number(self, key: str) -> float:
+        """A numeric fault (0 when absent or not a number)."""
+        self._read()
+        value = self._faults.get(key, 0)
+        return float(value) if isinstance(value, int | float) else 0.0
 
 
 class PeerLink:
@@ -144,6 +161,9 @@ class GrpcTransport(Transport):  # type: ignore[misc]
         self.last_leader_contact = 0.0
         self.dropped_frames = 0
         self.on_vote_granted: Callable[[], None] | None = None
+        # (node, message, pysyncobj's handler): RaftLog's filter in front of pysyncobj
+        self.deliver: Callable[[Node, dict[str, Any],
+                                Callable[[Node, dict[str, Any]], None]], None] | None = None
         self._relink = False  # tlsreload: set by replace_tls, acted on by the tick thread
 
     # --- pysyncobj's side (tick thread) ---------------------------------------
@@ -242,7 +262,10 @@ class GrpcTransport(Transport):  # type: ignore[misc]
             if message.get("type") == "append_entries":
                 self.last_leader_contact = time.monotonic()
             try:
-                self._onMessageReceived(node, message)
+                if self.deliver is not None:
+                    self.deliver(node, message, self._onMessageReceived)
+                else:
+                    self._onMessageReceived(node, message)
             except Exception:  # a malformed message from a peer must not stop the tick
                 log.exception("pysyncobj failed on a %r message from %s",
                               message.get("type"), peer)

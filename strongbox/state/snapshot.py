@@ -124,20 +124,23 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
-def write_snapshot(store: Store, path: str, entries: tuple[Entry, Entry],
-                   members: list[Member]) -> None:
+def write_snapshot(store: Store, path: str, entries: tuple[Entry, Entry] | None,
+                   members: list[Member]) -> int:
     """Write a snapshot of `store` to `path` (created or truncated) and fsync it.
 
-    `entries` is (last applied entry, the entry before it). Raises ValueError if the
-    store's applied index is past the last entry (the state would not match the log
-    position the snapshot claims) or the entries are not consecutive.
+    `entries` is (last applied entry, the entry before it); None (API snapshots, which
+    carry no Raft entries) uses empty entries at the applied index read in the copy's
+    own transaction. Raises ValueError if the store's applied index is past the last
+    entry (the state would not match the log position the snapshot claims) or the
+    entries are not consecutive. Returns the applied index the snapshot holds.
     """
-    last, prev = _check_entry(entries[0], "last entry"), _check_entry(entries[1], "prev entry")
-    if prev[1] + 1 != last[1]:
-        raise ValueError(f"snapshot entries must be (last, previous): got indexes "
-                         f"{last[1]} and {prev[1]}")
+    if entries is not None:
+        last = _check_entry(entries[0], "last entry")
+        prev = _check_entry(entries[1], "prev entry")
+        if prev[1] + 1 != last[1]:
+            raise ValueError(f"snapshot entries must be (last, previous): got indexes "
+                             f"{last[1]} and {prev[1]}")
     meta = snap_pb.SnapshotMeta(
-        last_entry=_entry_pb(last), prev_entry=_entry_pb(prev),
         members=[snap_pb.SnapshotMember(node_id=m.node_id, address=m.address)
                  for m in members],
         created_time_ns=time.time_ns(), lmdb_bytes=0)
@@ -145,6 +148,11 @@ def write_snapshot(store: Store, path: str, entries: tuple[Entry, Entry],
     try:
         with store.read_view() as view:
             meta.applied_index = view.applied_index()
+            if entries is None:
+                index = meta.applied_index
+                last, prev = (b"", index, 0), (b"", max(index - 1, 0), 0)
+            meta.last_entry.CopyFrom(_entry_pb(last))
+            meta.prev_entry.CopyFrom(_entry_pb(prev))
             if meta.applied_index > last[1]:
                 raise ValueError(f"the store's applied index {meta.applied_index} is past the "
                                  f"last applied log entry {last[1]}; not snapshotting")
@@ -172,6 +180,7 @@ def write_snapshot(store: Store, path: str, entries: tuple[Entry, Entry],
         os.fsync(fd)
     finally:
         os.close(fd)
+    return int(meta.applied_index)
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -311,10 +320,10 @@ def snapshot_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, bytes,
             env.close()
 
 
-def write_api_snapshot(store: Store, path: str | os.PathLike[str]) -> None:
-    """A snapshot of the store for `GET sys/storage/raft/snapshot` (no Raft entries needed)."""
-    index = store.applied_index()
-    write_snapshot(store, os.fspath(path), ((b"", index, 0), (b"", max(index - 1, 0), 0)), [])
+def write_api_snapshot(store: Store, path: str | os.PathLike[str]) -> int:
+    """A snapshot of the store for `GET sys/storage/raft/snapshot` (no Raft entries needed);
+    returns the applied index it holds."""
+    return write_snapshot(store, os.fspath(path), None, [])
 
 
 # --- pysyncobj hooks ---------------------------------------------------------------------
@@ -400,12 +409,12 @@ def make_hooks(
     return serializer, deserializer
 
 
-def api_snapshot_bytes(store: Store) -> bytes:
-    """The `GET sys/storage/raft/snapshot` file of `store`, as bytes."""
+def api_snapshot_bytes(store: Store) -> tuple[bytes, int]:
+    """The `GET sys/storage/raft/snapshot` file of `store`, and the applied index it holds."""
     with tempfile.TemporaryDirectory(prefix="strongbox-snapshot-") as tmp:
         path = Path(tmp) / "snapshot.bin"
-        write_api_snapshot(store, path)
-        return path.read_bytes()
+        index = write_api_snapshot(store, path)
+        return path.read_bytes(), index
 
 
 def restore_chunks(body: bytes, chunk_bytes: int

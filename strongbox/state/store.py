@@ -530,12 +530,18 @@ class Store:
 
     def digest(self) -> str:
         """SHA-256 over every key and value of every database (replica comparison)."""
+        return self.digest_at()[1]
+
+    def digest_at(self) -> tuple[int, str]:
+        """(applied index, digest), both read in one LMDB read transaction."""
         h = hashlib.sha256()
         active = self._active
         with active.env.begin() as txn:
+            raw = txn.get(keys.APPLIED_INDEX, db=active.db["meta"])
+            applied = keys.from_u64(raw) if raw else 0
             for name in DATABASES:
                 h.update(name.encode() + b"\0")
                 for key, value in txn.cursor(db=active.db[name]):
                     h.update(len(key).to_bytes(4, "big") + key)
                     h.update(len(value).to_bytes(4, "big") + value)
-        return h.hexdigest()
+        return applied, h.hexdigest()
