@@ -51,6 +51,7 @@ from strongbox.errors import (
     PermissionDenied,
     RateLimited,
     Sealed,
+    StoreFull,
     UnsealFailed,
 )
 from strongbox.obs import inject_metadata
@@ -100,6 +101,9 @@ def _same_cluster(current: bytes, unsealed: bytes | None) -> bool:
         return False
     now, then = rec.ClusterRecord.FromString(current), rec.ClusterRecord.FromString(unsealed)
     return (now.cluster_id, now.init_time_ns) == (then.cluster_id, then.init_time_ns)
+
+
+MAP_FULL_AT = 0.9  # the LMDB map fraction above which new writes answer 507
 
 
 class Core:
@@ -407,6 +411,12 @@ class Core:
                 hook()
             raise RateLimited("too many writes are waiting for the cluster; retry after the "
                               "Retry-After delay", retry_after=1)
+        if self.store.map_usage() > MAP_FULL_AT:
+            # Refused before it is proposed: a committed entry that no longer fits the map
+            # would stop every node that applies it (exit 70), not just this request.
+            raise StoreFull(f"the store is over {MAP_FULL_AT:.0%} of storage.map_size_mb: "
+                            "writes are refused until the map is made larger (raise "
+                            "storage.map_size_mb on every node, one at a time, and restart)")
         key = origin.idempotency if origin is not None else None
         if not request_id and key is not None and origin is not None:
             # Every command of the request carries the key, numbered by its place in

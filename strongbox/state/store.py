@@ -276,6 +276,12 @@ class Store:
                 "the store is full: the write was not applied; raise storage.map_size_mb"
             ) from None
 
+    def map_usage(self) -> float:
+        """The used fraction of the LMDB map (0..1): pages in use over `map_size_mb`."""
+        env = self._active.env
+        info = env.info()
+        return float((info["last_pgno"] + 1) * env.stat()["psize"] / info["map_size"])
+
     @contextmanager
     def read_view(self) -> Iterator[StoreView]:
         """One read transaction on the active environment (snapshots: index + copy agree)."""
