@@ -90,6 +90,9 @@ class StorageConfig:
     # below this much free space on the data volume the node pauses Raft and answers
     # writes 507 until space returns (raft/diskguard.py); 0 turns the guard off
     min_free_mb: int = 64
+    # fileperms: group/other-accessible files in data_dir are fixed with a warning (false)
+    # or refused at start (true); see strongbox/ops/fileperms.py
+    strict_permissions: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,17 @@ port with a generated CA and server certificate; `kill()` is SIGKILL (a crash),
 cluster up` and, through `strongbox.testing`, by tests/ and benchmarks/; it is
 public so that users can test against real nodes too (like rqlite's end-to-end
 helpers).
+
+Everything written here (keys, certificates, node configs, logs) is owner-only: files
+0600, directories 0700 (`write_private`, `private_dir`), whatever the caller's umask; the
+servers themselves set a 0o077 umask at start (strongbox/ops/fileperms.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import itertools
 import json
 import os
 import signal
@@ -25,7 +30,9 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -45,18 +52,79 @@ class TlsFiles:
     key: Path
 
 
+def _port_pool() -> Iterator[int]:
+    """Ports below the kernel's ephemeral range, a slice per pytest-xdist worker.
+
+    A port the kernel hands out for `bind(0)` is in the ephemeral range, which it also
+    uses for the source port of every outgoing connection: under load a client socket
+    could take a node's port between the check and the node's bind. Ports from here
+    are never chosen by the kernel, never by two workers, and handed out in turn.
+    """
+    low, high = 20000, 32000
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, ephemeral_low)
+    except (OSError, ValueError, IndexError):
+        pass
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    slot = int(worker[2:]) % 8 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    width = (high - low) // 8
+    start = low + slot * width
+    offset = (os.getpid() * 7919) % width   # two runs at once rarely start together
+    for n in itertools.count():
+        yield start + (offset + n) % width
+
+
+_PORTS = _port_pool()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on now, outside the ephemeral range (see `_port_pool`)."""
+    with _PORTS_LOCK:
+        for _ in range(2000):
+            port = next(_PORTS)
+            if not port_in_use(port):
+                return port
+    with socket.socket() as sock:  # the pool is exhausted: fall back to the kernel's choice
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on (or holds) `port`: a bind as the server does it
+    (SO_REUSEADDR, so TIME_WAIT connections of a stopped node do not count) fails."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def private_dir(path: Path) -> Path:
+    """`path` created if needed (parents too) and made 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes | str) -> None:
+    """Write `path` as a 0600 file: created 0600 (no window with a wider mode), an
+    existing file chmod'ed to 0600 before it is truncated and written."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(raw)
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
+    write_private(path, key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +135,7 @@ class CertificateAuthority:
 
     @classmethod
     def create(cls, directory: Path, name: str = "StrongBox test CA") -> CertificateAuthority:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         now = dt.datetime.now(dt.UTC)
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -78,13 +146,13 @@ class CertificateAuthority:
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .sign(key, hashes.SHA256()))
         cert_file = directory / "ca.crt"
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_private(cert_file, cert.public_bytes(serialization.Encoding.PEM))
         return cls(cert, key, cert_file)
 
     def issue(self, directory: Path, common_name: str) -> TlsFiles:
         """A certificate for `common_name` (the node id) valid for 127.0.0.1 and localhost,
         usable as server and client certificate (API listener and cluster mTLS)."""
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         now = dt.datetime.now(dt.UTC)
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (x509.CertificateBuilder()
@@ -102,7 +170,7 @@ class CertificateAuthority:
                 .sign(self.key, hashes.SHA256()))
         files = TlsFiles(self.cert_file, directory / f"{common_name}.crt",
                          directory / f"{common_name}.key")
-        files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_private(files.cert, cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, files.key)
         return files
 
@@ -116,8 +184,10 @@ class ServerProcess:
     """One `strongbox server` process on loopback with TLS."""
 
     def __init__(self, data_dir: Path, tls: TlsFiles, port: int | None = None,
-                 extra_config: str = "", node_id: str = "node-1") -> None:
+                 extra_config: str = "", node_id: str = "node-1",
+                 cluster_port: int | None = None) -> None:
         self.node_id = node_id
+        self.cluster_port = cluster_port  # checked to be free before start, when known
         self.data_dir = Path(data_dir)
         self.tls = tls
         self.port = port or free_port()
@@ -128,14 +198,35 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> None:
-        self.config_path.write_text(
+        write_private(
+            self.config_path,
             f'node_id = "{self.node_id}"\ndata_dir = "{self.data_dir}"\n{self.extra_config}\n'
             f'[listener]\naddress = "127.0.0.1:{self.port}"\n'
             f'tls_cert_file = "{self.tls.cert}"\ntls_key_file = "{self.tls.key}"\n')
 
+    def ports(self) -> dict[str, int]:
+        """The ports this node listens on, by what they are for."""
+        ports = {"API port": self.port}
+        if self.cluster_port is not None:
+            ports["cluster port"] = self.cluster_port
+        return ports
+
+    def _describe(self) -> str:
+        return f"{self.node_id} (" + ", ".join(f"{what} {port}" for what, port
+                                               in self.ports().items()) + ")"
+
     def start(self, timeout: float = 20.0) -> ServerProcess:
+        """Start the server and wait until it answers; raise `RuntimeError` naming the
+        node and its ports if a port is taken or the process exits, `TimeoutError` if
+        it does not answer in time (the process is killed: nothing is left running)."""
+        taken = [f"{what} {port}" for what, port in self.ports().items() if port_in_use(port)]
+        if taken:
+            raise RuntimeError(f"{self.node_id} cannot start: {' and '.join(taken)} on "
+                               "127.0.0.1 is already in use (another process listens there)")
         self._write_config()
-        log = self.log_path.open("ab")
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                                | os.O_CLOEXEC, 0o600), "ab")
+        os.fchmod(log.fileno(), 0o600)
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "strongbox.cli.main", "server", "--config",
              str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
@@ -144,8 +235,13 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"strongbox server exited with {self.proc.returncode}; "
-                                   f"log:\n{self.log_path.read_text()[-3000:]}")
+                code, self.proc = self.proc.returncode, None
+                taken = [f"{what} {port}" for what, port in self.ports().items()
+                         if port_in_use(port)]
+                busy = f" ({' and '.join(taken)} in use)" if taken else ""
+                raise RuntimeError(f"{self._describe()}: strongbox server exited with "
+                                   f"{code}{busy}; log {self.log_path}:\n"
+                                   f"{self.log_path.read_text()[-3000:]}")
             try:
                 with self.client() as client:
                     client.get("/v1/sys/seal-status", timeout=1.0)
@@ -153,7 +249,8 @@ class ServerProcess:
             except httpx.TransportError:
                 time.sleep(0.05)
         self.kill()
-        raise TimeoutError(f"strongbox server did not answer within {timeout}s")
+        raise TimeoutError(f"{self._describe()}: strongbox server did not answer within "
+                           f"{timeout}s; log {self.log_path}")
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"X-Vault-Token": token} if token else {}
@@ -223,7 +320,7 @@ class LocalCluster:
                  fault_injection: bool = False, api_ports: list[int] | None = None,
                  cluster_ports: list[int] | None = None, extra_cluster_config: str = "",
                  extra_config: str = "") -> None:
-        self.directory = Path(directory)
+        self.directory = private_dir(Path(directory))
         self.ca = CertificateAuthority.create(self.directory / "tls")
         self.size = size
         ids = [f"node-{i}" for i in range(1, size + 1)]
@@ -249,7 +346,7 @@ class LocalCluster:
                  f"fault_injection = {'true' if fault_injection else 'false'}\n"
                  f"{extra_cluster_config}\n{extra_config}\n")
         return ServerProcess(self.directory / node_id, tls, api_port, extra_config=extra,
-                             node_id=node_id)
+                             node_id=node_id, cluster_port=self._addresses[node_id])
 
     def add_node(self, node_id: str) -> ServerProcess:
         """A new node configured with the current members as peers (it joins by itself)."""
@@ -259,8 +356,13 @@ class LocalCluster:
         return node.start()
 
     def start(self) -> LocalCluster:
-        for node in self.nodes:
-            node.start()
+        """Start every node; if one fails, stop those already started and re-raise."""
+        try:
+            for node in self.nodes:
+                node.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def wait_leader(self, timeout: float = 20.0, among: list[ServerProcess] | None = None,

@@ -31,8 +31,10 @@ from strongbox.api.http_protocol import VaultHttpToolsProtocol
 from strongbox.barrier.keyring import kek_name
 from strongbox.config import NodeConfig
 from strongbox.core import Core
+from strongbox.errors import ConfigError
 from strongbox.obs import MetricsSnapshot, extract_metadata
 from strongbox.observability import NodeObservability
+from strongbox.ops import fileperms
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.raft.cluster_server import ClusterServer, NotLeaderError
@@ -89,6 +91,11 @@ class Node:
             self.obs.metrics.leader_changed()
 
     def start(self) -> None:
+        fileperms.secure_umask()  # fileperms: all created from here on is 0600 / 0700
+        try:
+            fileperms.check_data_dir(self.config.data_dir, self.config.storage.strict_permissions)
+        except fileperms.UnsafePermissions as exc:
+            raise ConfigError("data_dir", str(exc)) from None
         self.store = Store(self.config.data_dir, self.config.storage.map_size_mb)
         settings = self.raft_settings()
         if settings.tls is not None:

@@ -30,7 +30,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -42,6 +41,8 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+
+from strongbox.testing import free_port
 
 SUPERUSER = "strongbox_root"
 START_TIMEOUT_S = 60.0
@@ -171,9 +172,7 @@ def _reachable(path: Path, owner: pwd.struct_passwd) -> bool:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # outside the ephemeral range, a slice per xdist worker
 
 
 @contextlib.contextmanager

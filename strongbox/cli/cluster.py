@@ -8,7 +8,12 @@ State lives in one directory (default ./strongbox-cluster):
     tls/                 CA and node certificates
     node-N/, node-N.toml node data and config, node-N.log its log
     cluster.json         addresses and process ids (used by `down`)
-    init.json            unseal shares and root token (mode 0600) — keep it safe
+    init.json            unseal shares and root token — keep it safe
+
+Every file in it is written 0600 and every directory 0700 (keys, configs, logs,
+init.json; the nodes' data by the servers themselves). If a node cannot start (its
+port is taken, it exits, it does not answer) or initializing fails, every node
+started so far is stopped, the error names the node and its ports, and `up` exits 1.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from strongbox.cli.common import describe
 from strongbox.client import Client, errors
-from strongbox.devcluster import LocalCluster
+from strongbox.devcluster import LocalCluster, ServerProcess, write_private
 
 DEFAULT_DIR = "strongbox-cluster"
 
@@ -70,22 +76,28 @@ def _up(directory: Path, args: argparse.Namespace) -> int:
         directory, n,
         api_ports=[args.api_port + i for i in range(n)] if args.api_port else None,
         cluster_ports=[args.cluster_port + i for i in range(n)] if args.cluster_port else None)
-    pids: dict[str, int] = {}
+    step = ""  # the errors of ServerProcess.start name the node and its ports themselves
+    try:
+        for node in cluster.nodes:
+            print(f"starting {node.node_id} ...", flush=True)
+            node.start()
+            print(f"    {node.node_id} is running (pid {node.pid})", flush=True)
+        step = "initializing and unsealing the cluster failed: "
+        print("waiting for a leader ...", flush=True)
+        keys, root = init_and_unseal(cluster, args.shares, args.threshold)
+        init_file = directory / "init.json"
+        write_private(init_file, json.dumps({"unseal_keys_hex": keys, "root_token": root},
+                                            indent=2))
+        nodes = [{"node_id": n.node_id, "api_addr": n.addr, "pid": n.pid,
+                  "log": str(n.log_path)} for n in cluster.nodes]
+        write_private(directory / "cluster.json", json.dumps(
+            {"ca_cert": str(cluster.ca.cert_file), "nodes": nodes}, indent=2))
+        leader = cluster.wait_leader()
+    except BaseException as exc:
+        _abort(directory, cluster.nodes, step, exc)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
     for node in cluster.nodes:
-        print(f"starting {node.node_id} ...", flush=True)
-        node.start()
-        pids[node.node_id] = node.pid
-        node.detach()
-    print("waiting for a leader ...", flush=True)
-    keys, root = init_and_unseal(cluster, args.shares, args.threshold)
-    init_file = directory / "init.json"
-    init_file.write_text(json.dumps({"unseal_keys_hex": keys, "root_token": root}, indent=2))
-    init_file.chmod(0o600)
-    nodes = [{"node_id": n.node_id, "api_addr": n.addr, "pid": pids[n.node_id],
-              "log": str(n.log_path)} for n in cluster.nodes]
-    (directory / "cluster.json").write_text(json.dumps(
-        {"ca_cert": str(cluster.ca.cert_file), "nodes": nodes}, indent=2))
-    leader = cluster.wait_leader()
+        node.detach()  # they outlive this command; `down` stops them by pid
     print(f"\n==> StrongBox cluster of {n} is up, initialized and unsealed.\n")
     for node in cluster.nodes:
         role = "leader" if node is leader else "follower"
@@ -101,6 +113,26 @@ def _up(directory: Path, args: argparse.Namespace) -> int:
   strongbox cluster down --dir {args.dir}
 """)
     return 0
+
+
+def _abort(directory: Path, nodes: list[ServerProcess], step: str,
+           exc: BaseException) -> None:
+    """`up` failed at `step`: say why, stop every node it started (the one being started
+    too, after a Ctrl-C), leave no cluster.json (so `up` can be run again once the cause
+    is fixed)."""
+    reason = describe(exc) if isinstance(exc, errors.ClientError) else str(exc)
+    print(f"error: {step}{reason or type(exc).__name__}", file=sys.stderr, flush=True)
+    if "in use" in reason:
+        print("free the port, or choose other ports with --api-port and --cluster-port "
+              "(0 picks free ones)", file=sys.stderr, flush=True)
+    for node in nodes:
+        pid = node.pid
+        if pid:
+            node.stop()
+            print(f"stopped {node.node_id} (pid {pid})", file=sys.stderr, flush=True)
+    (directory / "cluster.json").unlink(missing_ok=True)
+    print(f"no node of this cluster is left running; logs and data remain in {directory}",
+          file=sys.stderr, flush=True)
 
 
 def init_and_unseal(cluster: LocalCluster, shares: int, threshold: int,

@@ -91,17 +91,30 @@ def test_log_request_writes_the_access_line(stream: io.StringIO) -> None:
 
 
 def test_configure_twice_does_not_duplicate_lines(stream: io.StringIO) -> None:
+    # Only what configure_logging itself installs is counted: whatever else is on the
+    # logger (pytest's capture handlers, anything an earlier test left) is taken as it
+    # was before the calls, and only our own messages are looked at (a thread left by
+    # an earlier test may log too), so the outcome cannot depend on what ran before.
+    logger = logging.getLogger("strongbox")
+    (ours,) = [h for h in logger.handlers if isinstance(h, _JsonLinesHandler)]  # the fixture's
+    foreign = [h for h in logger.handlers if h is not ours]
     again = io.StringIO()
     configure_logging("info", "node-2", stream=again)
     configure_logging("info", "node-2", stream=again)
     logging.getLogger("strongbox.core").info("once")
     logging.getLogger("strongbox.core").debug("below the level")
-    assert stream.getvalue() == ""
-    (line,) = lines(again)
-    assert line["node_id"] == "node-2"
-    # one handler of ours (pytest may add its own capture handlers to the logger)
-    assert sum(isinstance(h, _JsonLinesHandler)
-               for h in logging.getLogger("strongbox").handlers) == 1
+
+    def mine(buffer: io.StringIO) -> list[dict[str, Any]]:
+        return [line for line in lines(buffer) if line["logger"] == "strongbox.core"
+                and line["msg"] in ("once", "below the level")]
+
+    assert mine(stream) == []
+    (line,) = mine(again)
+    assert (line["msg"], line["node_id"]) == ("once", "node-2")
+    added = [h for h in logger.handlers if h not in foreign]
+    assert len(added) == 1 and isinstance(added[0], _JsonLinesHandler)
+    assert added[0] is not ours  # the second call replaced the handler, did not add one
+    assert [h for h in logger.handlers if h in foreign] == foreign  # others left alone
 
 
 def test_only_the_strongbox_hierarchy_is_configured(stream: io.StringIO) -> None:
