@@ -163,7 +163,7 @@ class Node:
             applied_index=status.applied_index, is_leader=status.is_leader,
             sealed=self.core.sealed, initialized=self.store.cluster() is not None,
             kek_install_time_s=record.install_time_ns / 1e9 if record else 0.0,
-            active_secrets=self.store.count("kv_meta"))
+            active_secrets=self.store.count("kv_meta"), disk_low=self.raft.disk_full())
 
     def stop(self) -> None:
         if self.obs is not None:

@@ -91,6 +91,7 @@ class MetricsSnapshot:
     initialized: bool
     kek_install_time_s: float = 0.0
     active_secrets: int = 0
+    disk_low: bool = False
 
 
 class _StatusCollector:
@@ -118,6 +119,9 @@ class _StatusCollector:
             "secrets": gauge("strongbox_active_secrets_total",
                              "Number of secrets currently stored (all mounts)."),
             "leader": gauge("strongbox_node_is_leader", "1 if this node is the Raft leader."),
+            "disk_low": gauge("strongbox_disk_low",
+                              "1 while this node is below storage.min_free_mb and refuses "
+                              "writes (507)."),
         }
 
     def describe(self) -> Iterator[Metric]:
@@ -141,6 +145,7 @@ class _StatusCollector:
         families["kek_age"].add_metric([], kek_age)
         families["secrets"].add_metric([], snap.active_secrets)
         families["leader"].add_metric([], 1 if snap.is_leader else 0)
+        families["disk_low"].add_metric([], 1 if snap.disk_low else 0)
         yield from families.values()
 
 

@@ -20,7 +20,7 @@ SNAP = MetricsSnapshot(raft_term=7, commit_index=120, applied_index=118, is_lead
 STATUS_GAUGES = ("strongbox_raft_term", "strongbox_raft_commit_index",
                  "strongbox_raft_applied_index", "strongbox_seal_status",
                  "strongbox_kek_rotation_age_seconds", "strongbox_active_secrets_total",
-                 "strongbox_node_is_leader")
+                 "strongbox_node_is_leader", "strongbox_disk_low")
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
