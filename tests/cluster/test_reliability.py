@@ -251,3 +251,31 @@ def test_an_io_error_past_the_guard_stops_the_node_with_70_and_loses_nothing(
                 assert body["data"]["i"] == i and body["metadata"]["version"] == version
     finally:
         node.stop()
+
+
+def test_a_follower_back_from_a_partition_does_not_depose_the_leader(
+        cluster: LocalCluster) -> None:
+    """Pre-vote: the cut-off follower never raises its term, so healing changes nothing."""
+    leader = cluster.wait_leader()
+    follower = next(n for n in cluster.nodes if n is not leader)
+
+    before = _term(leader, cluster.root_token)
+    cluster.block(follower, [n.node_id for n in cluster.nodes if n is not follower])
+    time.sleep(4.0)  # a hold time, not a wait: several election timeouts on the far side
+    cluster.heal()
+    with leader.client(cluster.root_token) as client:
+        def caught_up() -> bool:
+            return client.post("/v1/secret/data/healed", json={"data": {"v": 1}}) \
+                .status_code == 200 and _term(follower, cluster.root_token) == before
+        wait_for(caught_up, 15.0, "the healed follower did not rejoin at the leader's term")
+    assert cluster.wait_leader() is leader
+    assert _term(leader, cluster.root_token) == before
+
+
+def _term(node: ServerProcess, token: str) -> int:
+    with node.client(token) as client:
+        body = client.get("/v1/sys/metrics", params={"format": "prometheus"}).text
+    for line in body.splitlines():
+        if line.startswith("strongbox_raft_term "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no strongbox_raft_term in the metrics")
