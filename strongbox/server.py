@@ -29,6 +29,7 @@ from strongbox.api.app import StrongBoxApp
 from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
 from strongbox.barrier.keyring import kek_name
+from strongbox.clock import SYSTEM, FaultClock
 from strongbox.config import NodeConfig
 from strongbox.core import Core
 from strongbox.errors import ConfigError
@@ -116,7 +117,10 @@ class Node:
             self.cluster_server.start()
         elif not self.raft.wait_leader(timeout=10.0):
             log.warning("raft has not elected a leader yet; writes will wait for one")
-        self.core = Core(self.config, self.store, self.raft)
+        # fault_injection (tests only): a campaign steps this node's clock via faults.json
+        clock = FaultClock(Path(self.config.data_dir) / "faults.json") \
+            if self.config.cluster.fault_injection else SYSTEM
+        self.core = Core(self.config, self.store, self.raft, clock=clock)
         self.obs = NodeObservability.build(self.config, self._metrics_snapshot,
                                            self._mount_paths)
         metrics = self.obs.metrics

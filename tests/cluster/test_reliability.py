@@ -79,12 +79,13 @@ def test_a_revoked_token_is_refused_on_a_majority_when_the_revoke_answers(
     followers = [n for n in cluster.nodes if n is not leader]
     for round_ in range(5):
         with leader.client(cluster.root_token) as client:
-            token = client.post("/v1/auth/token/create", json={"policies": ["default"]}) \
-                .json()["auth"]["client_token"]
-        # warm the token on both followers
+            created = client.post("/v1/auth/token/create", json={"policies": ["default"]})
+            token = created.json()["auth"]["client_token"]
+        # the token works on both followers (once they have applied its creation)
         for node in followers:
             with node.client(token) as client:
-                assert client.get("/v1/auth/token/lookup-self").status_code == 200
+                assert client.get("/v1/auth/token/lookup-self", headers={
+                    "X-Vault-Index": created.headers["x-vault-index"]}).status_code == 200
         with leader.client(cluster.root_token) as client:
             response = client.post("/v1/auth/token/revoke", json={"token": token})
             assert response.status_code == 204
