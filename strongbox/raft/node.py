@@ -234,6 +234,10 @@ class RaftLog:
             task()
         self._sync_journal()
         if not self.disk.check():
+            # Nothing proposed here can commit while Raft is paused: answer it now (507).
+            self._pending.fail_all(InsufficientStorage(
+                "this node ran low on disk space while the write was in flight; its outcome "
+                "is unknown: retry with the same Idempotency-Key on another node"))
             self.disk.wait_for_space(stop=lambda: self._destroying)
         self._track_leadership()
         if self.election is not None:
