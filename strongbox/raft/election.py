@@ -10,7 +10,9 @@ fire together split the vote. `PreVote` takes over the timer and asks first:
   start of an election) `PreVote` adopts that deadline as its own and parks
   pysyncobj's far in the future, so pysyncobj never starts an election by
   itself.
-- When the adopted deadline passes on a follower or candidate, it sends
+- When the adopted deadline passes on a follower or candidate, it forgets the
+  leader it followed (a partitioned follower then answers writes 503 at once
+  instead of forwarding them into the void), and sends
   `pre_vote` (the term it would stand in, its last log index and term) to every
   peer without changing any state of its own. Once a majority (itself
   included) grants, it sets pysyncobj's deadline to 0 and pysyncobj runs a real
@@ -118,6 +120,13 @@ class PreVote:
 
     def _start_round(self, now: float) -> None:
         self._deadline = now + self._timeout()  # the next round, if this one fails
+        sync = self._sync
+        if sync._SyncObj__raftLeader is not None:
+            # An election timeout without a heartbeat: stop claiming a leader (pysyncobj
+            # only forgets it when it starts an election, which it no longer does), so
+            # writes and forwards here fail fast instead of waiting on a silent node.
+            sync._SyncObj__raftLeader = None
+            sync._SyncObj__onLeaderChanged()
         peers = self._peers()
         if not peers:
             self._arm()

@@ -280,3 +280,21 @@ def _term(node: ServerProcess, token: str) -> int:
         if line.startswith("strongbox_raft_term "):
             return int(float(line.split()[1]))
     raise AssertionError("no strongbox_raft_term in the metrics")
+
+
+def test_a_partitioned_follower_answers_writes_503_fast(cluster: LocalCluster) -> None:
+    leader = cluster.wait_leader()
+    follower = next(n for n in cluster.nodes if n is not leader)
+    cluster.block(follower, [n.node_id for n in cluster.nodes if n is not follower])
+    try:
+        with follower.client(cluster.root_token, timeout=15.0) as client:
+            deadline = time.monotonic() + 6.0
+            while True:
+                response, took = timed_write(client, "/v1/secret/data/cutf/x")
+                assert took < 3.0, f"a write to the cut-off follower took {took:.2f}s"
+                if response.status_code == 503:
+                    assert response.headers["retry-after"] == "1"
+                    break
+                assert time.monotonic() < deadline, "the cut-off follower never refused"
+    finally:
+        cluster.heal()

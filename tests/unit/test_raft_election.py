@@ -17,6 +17,8 @@ class FakeSync:
         self._SyncObj__raftCurrentTerm = term
         self._SyncObj__raftElectionDeadline = 1001.0  # pysyncobj arms it at start
         self._SyncObj__otherNodes = {Node(f"n{i}") for i in range(peers)}
+        self._SyncObj__raftLeader: Node | None = Node("n0")
+        self.leader_changes = 0
         self.log = log
         self.connected = True
         self.term_set: list[tuple[int, Any]] = []
@@ -36,6 +38,9 @@ class FakeSync:
 
     def _SyncObj__setState(self, state: int) -> None:
         self._SyncObj__raftState = state
+
+    def _SyncObj__onLeaderChanged(self) -> None:
+        self.leader_changes += 1
 
 
 class Clock:
@@ -157,3 +162,14 @@ def test_no_round_while_connected_to_nobody() -> None:
     clock.now += 5
     vote.on_tick()
     assert sent == [] and vote.rounds == 0
+
+
+def test_a_silent_leader_is_forgotten_when_the_election_timeout_passes() -> None:
+    sync = FakeSync()
+    sync.connected = False   # cut off: no pre-vote can even be sent
+    vote, _, clock = make(sync)
+    vote.on_tick()
+    assert sync._SyncObj__raftLeader is not None
+    clock.now += 2.0
+    vote.on_tick()
+    assert sync._SyncObj__raftLeader is None and sync.leader_changes == 1
