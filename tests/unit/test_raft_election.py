@@ -173,3 +173,19 @@ def test_a_silent_leader_is_forgotten_when_the_election_timeout_passes() -> None
     clock.now += 2.0
     vote.on_tick()
     assert sync._SyncObj__raftLeader is None and sync.leader_changes == 1
+
+
+def test_granting_holds_the_own_timer_back_so_the_asker_can_win() -> None:
+    sync = FakeSync()
+    vote, sent, clock = make(sync, contact=990.0)
+    vote.on_tick()                                  # adopts pysyncobj's deadline (1001.0)
+    clock.now = 1000.9
+    vote.on_message(Node("n0"), {"type": "pre_vote", "term": 6, "last_log_index": 10,
+                                 "last_log_term": 5})
+    assert sent[-1][1]["granted"]
+    clock.now = 1001.05                             # past the old deadline: no round yet
+    vote.on_tick()
+    assert all(m["type"] != "pre_vote" for _, m in sent)
+    clock.now = 1001.3                              # the hold-off (0.3 s) is over
+    vote.on_tick()
+    assert any(m["type"] == "pre_vote" for _, m in sent)
