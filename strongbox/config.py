@@ -80,6 +80,7 @@ class LimitsConfig:
     max_pending_writes: int = 1024    # writes waiting for Raft; beyond: 429 + Retry-After
     request_timeout_s: float = 30.0   # a request still running after this answers 503
     body_timeout_s: float = 10.0      # a client slower than this to send its body gets 408
+    header_timeout_s: float = 10.0    # request line + headers must arrive within this (408)
     write_timeout_s: float = 10.0
     sweep_interval_s: float = 60.0    # how often the leader removes expired tokens and ids
 
@@ -319,7 +320,7 @@ def _validate(config: NodeConfig) -> None:
         raise ConfigError("limits.write_timeout_s", "must be a positive number of seconds")
     if config.limits.max_pending_writes < 1:
         raise ConfigError("limits.max_pending_writes", "must be at least 1")
-    for key in ("request_timeout_s", "body_timeout_s", "sweep_interval_s"):
+    for key in ("request_timeout_s", "body_timeout_s", "header_timeout_s", "sweep_interval_s"):
         value = getattr(config.limits, key)
         if not math.isfinite(value) or value <= 0:
             raise ConfigError(f"limits.{key}", "must be a positive number of seconds")
@@ -355,8 +356,8 @@ def _validate_advertise_address(value: str) -> None:
     if url.scheme not in ("http", "https") or not url.hostname or port is None:
         raise ConfigError(key, f"expected http(s)://host:port ({example}), got {value!r}")
     if url.path not in ("", "/") or url.query or url.fragment or url.username or url.password:
-        raise ConfigError(key, f"must be only scheme://host:port (no path, query or "
-                          f"credentials), got {value!r}")
+        raise ConfigError(key, "must be only scheme://host:port (no path, query or "
+                          "credentials)")
 
 
 def _validate_cluster(config: NodeConfig) -> None:

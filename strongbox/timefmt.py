@@ -22,17 +22,30 @@ def rfc3339(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
+MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration: about 292 years
+
+
 def parse_duration(value: str | int, field: str) -> int:
-    """Nanoseconds; raises ValueError naming `field` on bad input or negative values."""
+    """Nanoseconds; raises ValueError naming `field` on bad input or negative values.
+
+    The message never repeats the value: it may be anything the client sent (a
+    secret pasted into the wrong field), and errors reach logs and audit lines.
+    """
     if isinstance(value, bool):
         raise ValueError(f"{field!r} must be a duration like \"30m\" or a number of seconds")
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"{field!r} must not be negative")
+        if value > MAX_DURATION_NS // 10**9:
+            raise ValueError(f"{field!r} is out of range: at most {MAX_DURATION_NS // 10**9} "
+                             "seconds (about 292 years)")
         return value * 10**9
     text = value.strip()
-    if text.isdigit():
-        return int(text) * 10**9
+    if len(text) > 64:
+        raise ValueError(f"{field!r} must be a duration like \"30m\", \"1h30m\" or \"45s\" "
+                         "(at most 64 characters)")
+    if text.isascii() and text.isdigit():
+        return parse_duration(int(text), field)
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != pos:
@@ -40,8 +53,11 @@ def parse_duration(value: str | int, field: str) -> int:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if not text or pos != len(text):
-        raise ValueError(f"{field!r} must be a duration like \"30m\", \"1h30m\" or \"45s\", "
-                         f"got {value!r}")
+        raise ValueError(f"{field!r} must be a duration like \"30m\", \"1h30m\" or \"45s\" "
+                         "(a number and a unit: ns, us, ms, s, m, h, d), or a number of "
+                         "seconds")
+    if not total <= MAX_DURATION_NS:  # also inf
+        raise ValueError(f"{field!r} is out of range: at most 2562047h (about 292 years)")
     return int(total)
 
 

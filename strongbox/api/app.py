@@ -1,6 +1,8 @@
 """The ASGI application and the one request pipeline (docs/design.md, "Request path").
 
-request id → size limit (413) → path validation (400) → namespace → consistency
+request id → header sanity (400: a repeated single-valued header) → size limit (413) →
+path validation (400: characters, `.`/`..` and empty segments, length) → namespace →
+consistency
 (forwarding, X-Vault-Index, Idempotency-Key) → route (`api.router`: the static
 sys/ and auth/token/ table or a mount's backend) → seal (503) → token (403) →
 policy (403) → token use → audit request → handler → response wrapping → audit
@@ -25,6 +27,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
+import lmdb
 from opentelemetry import trace
 
 from strongbox.api import (
@@ -72,7 +75,16 @@ from strongbox.errors import (
 from strongbox.observability import NodeObservability
 
 log = logging.getLogger("strongbox.api")
-PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]{1,512}$")
+# Every storage key built from a path (namespace, mount, path, a version or a hash) must
+# stay within LMDB's 511-byte key limit: the path, with its namespace, is held to 448.
+MAX_PATH = 448
+PATH_RE = re.compile(r"^[A-Za-z0-9/_.+-]+$")
+# Headers a request may carry once: two X-Vault-Token headers would be read one way here
+# and another way there. X-Vault-Index may repeat (its values are joined, as a list).
+SINGLE_HEADERS = {name.lower().encode(): name for name in (
+    "X-Vault-Token", "Authorization", "X-Vault-Namespace", "X-Vault-Wrap-TTL",
+    "X-Vault-Forward", "X-Vault-Inconsistent", "X-Strongbox-Consistency", "Idempotency-Key",
+    "Content-Type", "Content-Length", "Transfer-Encoding")}
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST")
 Scope = dict[str, Any]
 MAX_ANONYMOUS_WAITS = 32  # X-Vault-Index waits of requests without a token (logins), at once
@@ -94,13 +106,32 @@ def validate_path(path: str) -> str:
     if not path.startswith("/v1/"):
         raise NotFound("unknown path: the API lives under /v1/")
     rel = path[4:]
-    if len(rel) > 512:
-        raise BadRequest("path is longer than 512 characters")
+    if len(rel) > MAX_PATH:
+        raise BadRequest(f"path is longer than {MAX_PATH} characters")
     if not PATH_RE.match(rel):
         raise BadRequest("path may contain only letters, digits and / _ . + -")
-    if any(segment in (".", "..") for segment in rel.split("/")):
+    segments = rel.split("/")
+    if segments[-1] == "":
+        segments.pop()  # one trailing slash is allowed (LIST folder/, as in Vault)
+    if "" in segments:
+        clean = "/".join(segment for segment in segments if segment)
+        raise BadRequest(f"path has an empty segment (a leading '/' after /v1/ or '//'); "
+                         f"send /v1/{clean}")
+    if any(segment in (".", "..") for segment in segments):
         raise BadRequest("path segments '.' and '..' are not allowed")
     return rel
+
+
+def check_headers(headers: list[tuple[bytes, bytes]]) -> None:
+    """Refuse a request that repeats a header it may send once (before anything reads
+    one of them)."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        if name in SINGLE_HEADERS:
+            if name in seen:
+                raise BadRequest(f"the {SINGLE_HEADERS[name]} header was sent more than "
+                                 "once; send it once")
+            seen.add(name)
 
 
 class StrongBoxApp:
@@ -112,6 +143,7 @@ class StrongBoxApp:
         self.max_body = core.config.limits.max_request_bytes
         self.max_snapshot = core.config.limits.max_snapshot_bytes
         self.body_timeout = core.config.limits.body_timeout_s
+        self.header_timeout = core.config.limits.header_timeout_s  # read by http_protocol
         self.request_timeout = core.config.limits.request_timeout_s
         self.extra_headers = [*SECURITY_HEADERS, *([HSTS] if tls else [])]
         self.anonymous_waits = 0
@@ -165,6 +197,11 @@ class StrongBoxApp:
                 "write, its outcome is unknown: retry with the same Idempotency-Key"))
         except StrongBoxError as exc:
             response = error_response(exc)
+        except lmdb.BadValsizeError:  # a key no check caught: input, not the environment
+            log.warning("a storage key of the request had an invalid size",
+                        extra={"request_id": request_id})
+            response = error_response(BadRequest(
+                "a name or path in the request is empty or too long to store; shorten it"))
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             response = error_response(InternalError("internal error"))
@@ -214,6 +251,7 @@ class StrongBoxApp:
                 return b"".join(chunks)
 
     async def _handle(self, scope: Scope, receive: Any, request_id: str) -> Response:
+        check_headers(scope["headers"])
         rel = validate_path(scope["path"])
         if scope["path"] in sys_raft.SNAPSHOT_PATHS and scope["method"] == "POST":
             # Up to max_snapshot_bytes may follow: only for a caller allowed to restore.
@@ -234,9 +272,15 @@ class StrongBoxApp:
         if method == "GET" and query.get("list", "").lower() == "true":
             method = LIST
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        indexes = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-vault-index"]
+        if len(indexes) > 1:
+            headers["x-vault-index"] = ",".join(indexes)
         client = scope.get("client") or ("", 0)
         namespace, rel = namespaces.resolve(self.core.store, headers.get("x-vault-namespace", ""),
                                             rel)
+        if namespace and len(namespace) + 1 + len(rel) > MAX_PATH:
+            raise BadRequest(f"path is longer than {MAX_PATH} characters with its namespace "
+                             f"({namespace}/...)")
         if namespace:
             scope["strongbox.namespace"], scope["strongbox.path"] = namespace, rel
         request = Request(method=method, path=rel.rstrip("/") if method != LIST else rel,
@@ -389,9 +433,12 @@ def _with_warning(response: Response, warning: str) -> Response:
 
 
 def _header_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The request token, read exactly as `Request.token` reads it: X-Vault-Token, else
+    `Authorization: Bearer` (check_headers has refused repeats of either)."""
+    bearer: str | None = None
     for name, value in headers:
         if name == b"x-vault-token" and value:
             return value.decode("latin-1")
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].decode("latin-1").strip() or None
-    return None
+            bearer = value[7:].decode("latin-1").strip() or None
+    return bearer

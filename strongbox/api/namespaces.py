@@ -28,6 +28,7 @@ from strongbox.policy import DEFAULT_POLICY, DEFAULT_POLICY_NAME
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESERVED = frozenset({"root", "sys", "audit", "auth", "cubbyhole", "identity", "v1"})
 MAX_DEPTH = 8
+MAX_PATH = 256  # a namespace's full path ("team-a/dev"): its storage keys stay short
 ROOT_ONLY = ("sys/seal", "sys/unseal", "sys/init", "sys/storage/", "sys/audit", "sys/rotate",
              "sys/key-status", "sys/metrics", "sys/step-down", "sys/rekey", "sys/generate-root",
              "sys/decode-token", "sys/loglevel")
@@ -48,12 +49,17 @@ def header_namespace(header: str) -> str:
 def resolve(store: NamespaceTable, header: str, path: str) -> tuple[str, str]:
     """(namespace, path inside it) of a request."""
     namespace = header_namespace(header)
+    if namespace and (len(namespace) > MAX_PATH or namespace.count("/") >= MAX_DEPTH or
+                      not all(NAME_RE.match(part) for part in namespace.split("/"))):
+        raise BadRequest(f"X-Vault-Namespace must be a namespace path: names of 1-64 "
+                         f"letters, digits, '-' or '_' separated by '/', at most {MAX_DEPTH} "
+                         f"deep and {MAX_PATH} characters")
     if namespace and store.namespace(namespace) is None:
         raise NotFound(f"namespace {namespace!r} does not exist")
     for _ in range(MAX_DEPTH):
         head, _, rest = path.partition("/")
-        if not rest or head in RESERVED:
-            break
+        if not rest or head in RESERVED or not NAME_RE.match(head):
+            break  # (a name no namespace can have is never looked up)
         candidate = f"{namespace}/{head}" if namespace else head
         if store.namespace(candidate) is None:
             break
@@ -91,6 +97,9 @@ async def create(ctx: Context) -> Response:
     _, path = _name(ctx)
     if path.count("/") >= MAX_DEPTH:
         raise BadRequest(f"namespaces nest at most {MAX_DEPTH} deep")
+    if len(path) > MAX_PATH:
+        raise BadRequest(f"a namespace path (with its parents' names) is at most {MAX_PATH} "
+                         "characters; choose a shorter name")
     now = ctx.now_ns()
     record = rec.NamespaceRecord(path=path, id=uuid.uuid4().hex, created_time_ns=now,
                                  custom_metadata=meta)

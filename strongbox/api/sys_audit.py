@@ -74,7 +74,7 @@ async def enable_device(ctx: Context) -> Response:
     path = _device_path(ctx, "sys/audit/")
     body = ctx.request.json_body(ENABLE_SCHEMA, required=("type",))
     if body["type"] != "file":
-        raise BadRequest(f"audit device type {body['type']!r} is not supported; use \"file\"")
+        raise BadRequest("this audit device 'type' is not supported; use \"file\"")
     record = rec.AuditDeviceRecord(path=path, type="file",
                                    description=body.get("description") or "",
                                    options=_options(body), created_time_ns=ctx.now_ns())

@@ -86,8 +86,10 @@ def _engine(kind: str, options: dict[str, str]) -> Backend:
         return backend
     supported = ", ".join(registry.types("secret"))
     if registry.secrets_engine(kind) is not None:
-        raise BadRequest(f"{kind} has no version {options['version']!r}")
-    raise BadRequest(f"unknown secrets engine type {kind!r}; supported types: {supported}")
+        raise BadRequest(f"the 'version' option names no version of {kind} that StrongBox "
+                         "serves")
+    raise BadRequest(f"'type' is not a secrets engine type StrongBox serves; supported "
+                     f"types: {supported}")
 
 
 async def _enable(ctx: Context, path: str, mount: rec.MountRecord, auth: bool) -> Response:
@@ -202,7 +204,7 @@ def _tune_options(ctx: Context, mount: rec.MountRecord, raw: dict[str, str]
     target = registry.secrets_engine(mount.type, version)
     if target is None or target.upgrade is None:  # only KV 2 takes over (from 1)
         raise BadRequest(f"a {mount.type} mount at version {current.get('version')!r} cannot "
-                         f"be changed to version {version!r}")
+                         "be changed to the requested version")
     options = target.options({**current, **raw})
     take_over = target.upgrade
 
@@ -249,7 +251,8 @@ async def enable_auth(ctx: Context) -> Response:
         if kind in VAULT_AUTH_TYPES:
             raise BadRequest(f"auth method type {kind!r} is a Vault auth method that is not "
                              f"supported by StrongBox; supported types: {supported}")
-        raise BadRequest(f"unknown auth method type {kind!r}; supported types: {supported}")
+        raise BadRequest(f"'type' is not an auth method type StrongBox serves; supported "
+                         f"types: {supported}")
     mount = rec.MountRecord(path=path, type=kind, accessor=f"auth_{kind}_{secrets.token_hex(4)}",
                             uuid=str(uuid.uuid4()), description=body.get("description") or "",
                             created_time_ns=ctx.now_ns())

@@ -7,11 +7,23 @@ returned body and its name is recorded in `Request.ignored`, which the pipeline
 turns into Vault's warning ("Endpoint ignored these unrecognized parameters:
 [a b]") on a response that has a body. Error messages name fields, never echo
 values.
+
+`parse_json(body)` is the one JSON parser of request bodies. Beyond the syntax it
+refuses (400) what JSON parsers disagree on and what no later step (the audit
+line, storage, a forwarded copy) can represent: `NaN`, `Infinity`, `-Infinity`
+and numbers that overflow to them (`1e400`), integers longer than 4300 digits
+(Python's conversion limit), lone UTF-16 surrogates (`"\\ud800"`, in keys and
+values) and nesting deeper than `MAX_JSON_DEPTH`. The extra checks cost nothing on
+ordinary bodies: the depth walk runs only when the body holds more than
+`MAX_JSON_DEPTH` brackets, the surrogate walk only when it holds a `\\uD8..`-`\\uDF..`
+escape.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +33,12 @@ from strongbox.errors import BadRequest
 # name -> accepted python types; bool is never accepted where int is asked.
 Schema = Mapping[str, tuple[type, ...]]
 LIST = "LIST"
+
+
+MAX_JSON_DEPTH = 64  # objects and arrays inside each other in a request body
+MAX_INT_DIGITS = 4300  # Python's int/str conversion limit (sys.get_int_max_str_digits)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_BOM = b"\xef\xbb\xbf"
 
 
 # The ASGI scope key carrying the verified client certificate (DER): set by the HTTP
@@ -66,15 +84,7 @@ class Request:
             if not self.body.strip():
                 self._json = {}
             else:
-                try:
-                    parsed = json.loads(self.body)
-                except RecursionError:
-                    raise BadRequest("the request body is nested too deeply") from None
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    where = (f" at line {exc.lineno} column {exc.colno}"
-                             if isinstance(exc, json.JSONDecodeError) else "")
-                    raise BadRequest(f"malformed JSON in request body{where}: fix the "
-                                     "syntax and send it again") from None
+                parsed = parse_json(self.body)
                 if not isinstance(parsed, dict):
                     raise BadRequest("the request body must be a JSON object")
                 self._json = parsed
@@ -99,6 +109,85 @@ class Request:
             if body.get(name) is None:
                 raise BadRequest(f"missing required field {name!r}")
         return body
+
+
+def _non_finite(name: str) -> Any:
+    raise BadRequest(f"the request body holds {name}, which is not a JSON number; send a "
+                     "finite number (or a string)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BadRequest("the request body holds a number too large for a 64-bit float "
+                         "(it would overflow to Infinity); send a smaller number or a string")
+    return value
+
+
+# One decoder, built once: json.loads with hooks would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_non_finite, parse_float=_finite_float)
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body's JSON value, or BadRequest (see the module docstring)."""
+    if body.startswith(_BOM):
+        body = body[len(_BOM):]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not valid UTF-8: send JSON encoded as "
+                         "UTF-8") from None
+    try:
+        parsed = _DECODER.decode(text)
+    except BadRequest:
+        raise
+    except RecursionError:
+        raise BadRequest(f"the request body is nested too deeply: at most {MAX_JSON_DEPTH} "
+                         "levels of objects and arrays") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON in request body at line {exc.lineno} column "
+                         f"{exc.colno}: fix the syntax and send it again") from None
+    except ValueError:  # int(): more digits than Python converts
+        raise BadRequest(f"the request body holds an integer longer than {MAX_INT_DIGITS} "
+                         "digits; send it as a string") from None
+    deep = body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+    escapes = _SURROGATE_ESCAPE.search(body) is not None
+    if deep or escapes:
+        _walk(parsed, deep, escapes)
+    return parsed
+
+
+def _walk(value: Any, deep: bool, strings: bool) -> None:
+    """Depth (when `deep`) and lone surrogates in keys and values (when `strings`)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if deep and depth > MAX_JSON_DEPTH:
+                break
+            for key, child in item.items():
+                if strings:
+                    _check_string(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if deep and depth > MAX_JSON_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in item)
+        elif strings and isinstance(item, str):
+            _check_string(item)
+    else:
+        return
+    raise BadRequest(f"the request body is nested too deeply: at most {MAX_JSON_DEPTH} "
+                     "levels of objects and arrays")
+
+
+def _check_string(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("the request body holds a lone UTF-16 surrogate escape (\\ud800-"
+                         "\\udfff without its pair), which is not a Unicode character; send "
+                         "valid text (binary data as base64)") from None
 
 
 def ignored_warning(names: list[str]) -> str:

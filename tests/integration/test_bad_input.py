@@ -52,7 +52,7 @@ BAD_REQUESTS = [
     ("GET", f"/v1/secret/data/{PATH}?version=abc", None, None, {}, 400, "version"),
     ("POST", "/v1/secret/data/a/%2E%2E/b", None, {"data": {}}, {}, 400, ".."),
     ("POST", "/v1/secret/data/a%00b", None, {"data": {}}, {}, 400, "path"),
-    ("POST", "/v1/secret/data/" + "x" * 600, None, {"data": {}}, {}, 400, "512"),
+    ("POST", "/v1/secret/data/" + "x" * 600, None, {"data": {}}, {}, 400, "448"),
     ("POST", "/v1/secret/data/sp ace", None, {"data": {}}, {}, 400, "path"),
     ("GET", "/v1/nothing/mounted/here", None, None, {}, 404, "nothing is mounted"),
     ("GET", "/v1/sys/not-an-endpoint", None, None, {}, 404, "no handler"),

@@ -41,7 +41,7 @@ def test_mount_input_is_checked(node: ReadyNode) -> None:
             ("/v1/sys/mounts/secret/inner", {"type": "kv"}, "already in use"),
             ("/v1/sys/mounts/v3kv", {"type": "kv", "options": {"version": "3"}}, "no version"),
             ("/v1/sys/mounts/pki", {"type": "pki"}, "supported types: database, kv, transit"),
-            ("/v1/sys/mounts/x", {"type": "nosuch"}, "unknown secrets engine"),
+            ("/v1/sys/mounts/x", {"type": "nosuch"}, "not a secrets engine type"),
             ("/v1/sys/mounts/sys", {"type": "kv"}, "invalid mount path"),
             ("/v1/sys/mounts/x", {}, "missing required field"),
             ("/v1/sys/mounts/secret/tune", {"max_lease_ttl": "9999h"}, "cannot exceed"),

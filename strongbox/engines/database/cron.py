@@ -28,7 +28,7 @@ def _value(text: str, low: int, names: list[str], what: str) -> int:
     if upper in names:
         return names.index(upper) + (1 if what == "month" else 0)
     if not text.isdigit():
-        raise BadRequest(f"rotation_schedule: {text!r} is not a valid {what}")
+        raise BadRequest(f"rotation_schedule: the {what} field is not a number or a name")
     return int(text)
 
 
@@ -38,7 +38,7 @@ def _field(text: str, what: str, low: int, high: int, names: list[str]) -> froze
         body, _, step_text = part.partition("/")
         step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else 0
         if step_text and not step:
-            raise BadRequest(f"rotation_schedule: bad step in the {what} field {part!r}")
+            raise BadRequest(f"rotation_schedule: bad step (/n) in the {what} field")
         if body == "*":
             start, end = low, high
         elif "-" in body:
@@ -49,8 +49,7 @@ def _field(text: str, what: str, low: int, high: int, names: list[str]) -> froze
             if step:
                 end = high
         if not low <= start <= end <= high:
-            raise BadRequest(f"rotation_schedule: {part!r} is outside {low}-{high} for the "
-                             f"{what} field")
+            raise BadRequest(f"rotation_schedule: the {what} field is outside {low}-{high}")
         out.update(range(start, end + 1, step or 1))
     return frozenset(out)
 

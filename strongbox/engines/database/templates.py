@@ -390,7 +390,7 @@ def _call(name: str, args: list[Any], env: _Env) -> str:
     for arg, kind in zip(args, types, strict=False):
         if not isinstance(arg, kind) or isinstance(arg, bool):
             raise BadRequest(f"username_template: {name} needs a "
-                             f"{'number' if kind is int else 'string'}, got {arg!r}")
+                             f"{'number' if kind is int else 'string'} argument")
     return fn(env, *args)
 
 

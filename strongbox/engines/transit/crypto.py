@@ -262,7 +262,7 @@ def decrypt(kt: KeyType, kv_by_version: Callable[[int], KeyVersion], ciphertext:
 def datakey(bits: int) -> bytes:
     """A fresh random data key of 128, 256 or 512 bits."""
     if isinstance(bits, bool) or bits not in DATAKEY_BITS:
-        raise BadRequest(f"invalid bits {bits!r}; one of: 128, 256, 512")
+        raise BadRequest("invalid 'bits'; one of: 128, 256, 512")
     return os.urandom(bits // 8)
 
 
