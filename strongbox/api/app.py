@@ -355,21 +355,35 @@ class StrongBoxApp:
                                     .encode() + b"\0" + request.body).digest()
             request.idempotency = ("idem:" + self._scoped_key(request, key), digest)
         forward = headers.get("x-vault-forward", "").lower() == "active-node"
-        if (forward or (request.token and "x-vault-index" in headers)) and not self.core.sealed:
-            # Forwarding holds a worker on the leader: not for strangers. A bad token does
-            # not get to wait either; no token at all may wait (a login right after its
-            # secret id was issued), at most index_wait_s, here only.
-            self.core.authenticate(request.token)
-        leader = self.core.log.is_leader()
-        if forward and not leader:
-            return await forwarding.forward(self.core, request, raw_path)
         index = forwarding.required_index(self.core, request)
-        if index and not await self._wait(index, bool(request.token)):
+        known = False
+        if (forward or (request.token and index)) and not self.core.sealed:
+            # Forwarding holds a worker on the leader: not for strangers. A token this
+            # node does not know yet may still wait for the index it sent (it may have
+            # been made on another node a moment ago), in the slots shared by requests
+            # without a token; the pipeline checks it once the index is here.
+            known = self._known_token(request.token)
+            if not known and (forward and not index):
+                self.core.authenticate(request.token)  # raises the usual 403
+        leader = self.core.log.is_leader()
+        if forward and not leader and known:
+            return await forwarding.forward(self.core, request, raw_path)
+        if index and not await self._wait(index, known):
             if headers.get("x-vault-inconsistent", "").lower() == "forward-active-node" \
-                    and not leader and request.token:  # strangers are never forwarded
-                return await forwarding.forward(self.core, request, raw_path)
+                    and not leader and self._known_token(request.token):
+                return await forwarding.forward(self.core, request, raw_path)  # no strangers
             raise forwarding.precondition_failed(index, self.core.store.applied_index())
+        if forward and not leader:
+            self.core.authenticate(request.token)  # now known here, or the usual 403
+            return await forwarding.forward(self.core, request, raw_path)
         return None
+
+    def _known_token(self, token: str | None) -> bool:
+        try:
+            self.core.authenticate(token)
+        except PermissionDenied:
+            return False
+        return True
 
     async def _wait(self, index: int, authenticated: bool) -> bool:
         """Wait for `index` to apply here; requests without a token share a few slots."""

@@ -298,3 +298,35 @@ def test_a_partitioned_follower_answers_writes_503_fast(cluster: LocalCluster) -
                 assert time.monotonic() < deadline, "the cut-off follower never refused"
     finally:
         cluster.heal()
+
+
+def test_a_token_made_on_the_leader_works_at_once_on_followers_with_its_index(
+        shared_cluster: LocalCluster) -> None:
+    """Found by the campaign: a follower checked the token before waiting for the index
+    the client sent, so a token created a moment ago on the leader was refused (403)."""
+    cluster = shared_cluster
+    leader = cluster.wait_leader()
+    followers = [n for n in cluster.nodes if n is not leader]
+    refused = []
+    with leader.client(cluster.root_token) as writer:
+        clients = [f.client() for f in followers]
+        try:
+            for i in range(60):
+                created = writer.post("/v1/auth/token/create",
+                                      json={"policies": ["default"], "ttl": "5m"})
+                token = created.json()["auth"]["client_token"]
+                index = created.headers["x-vault-index"]
+                for client in clients:
+                    answer = client.get("/v1/auth/token/lookup-self", headers={
+                        "X-Vault-Token": token, "X-Vault-Index": index})
+                    if answer.status_code != 200:
+                        refused.append((i, answer.status_code))
+        finally:
+            for client in clients:
+                client.close()
+    assert refused == []
+    # a made-up token still gets the plain 403, and does not get to wait
+    with followers[0].client() as client:
+        answer = client.get("/v1/auth/token/lookup-self", headers={
+            "X-Vault-Token": "hvs.madeup", "X-Vault-Index": index})
+        assert answer.status_code == 403
