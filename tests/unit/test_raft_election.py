@@ -189,3 +189,22 @@ def test_granting_holds_the_own_timer_back_so_the_asker_can_win() -> None:
     clock.now = 1001.3                              # the hold-off (0.3 s) is over
     vote.on_tick()
     assert any(m["type"] == "pre_vote" for _, m in sent)
+
+
+def test_stickiness_allows_for_heartbeats_a_tick_apart() -> None:
+    """The asker fired >= 0.7 s after its own last heartbeat; the voter's may be newer."""
+    sync = FakeSync()
+    vote, _, _ = make(sync, contact=999.45)         # 0.55 s ago
+    assert vote.would_grant(6, 5, 10)
+
+
+def test_a_round_that_does_not_win_is_retried_soon() -> None:
+    sync = FakeSync()
+    vote, sent, clock = make(sync)
+    vote.on_tick()
+    clock.now = 1001.5
+    vote.on_tick()                                   # round 1 (no answers)
+    assert vote.rounds == 1
+    clock.now = 1002.05                              # 0.55 s later: past the 0.5 s retry
+    vote.on_tick()
+    assert vote.rounds == 2
