@@ -195,6 +195,7 @@ class ServerProcess:
         self.config_path = self.data_dir.parent / f"{self.data_dir.name}.toml"
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
         self.extra_config = extra_config
+        self.exec_prefix: list[str] = []  # e.g. ["ip", "netns", "exec", "ns1"] (fault tests)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> None:
@@ -228,8 +229,8 @@ class ServerProcess:
                                 | os.O_CLOEXEC, 0o600), "ab")
         os.fchmod(log.fileno(), 0o600)
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "strongbox.cli.main", "server", "--config",
-             str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
+            [*self.exec_prefix, sys.executable, "-m", "strongbox.cli.main", "server",
+             "--config", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout

@@ -126,7 +126,6 @@ def _error_code(value: object) -> int:
 
 _REQUEST_VOTE = frozenset({"type", "term", "last_log_index", "last_log_term"})
 _TERM_ONLY = frozenset({"type", "term"})
-_PRE_VOTE = _REQUEST_VOTE
 _PRE_VOTE_RESPONSE = frozenset({"type", "term", "granted"})
 _APPEND_ENTRIES = frozenset(
     {"type", "term", "commit_index", "entries", "prevLogIdx", "prevLogTerm"})
@@ -140,12 +139,16 @@ _RESPONSE_ERROR = frozenset({"type", "request_id", "error"})
 _RESPONSE_ACCEPTED = frozenset({"type", "request_id", "log_idx", "log_term"})
 
 
+def _vote_fields(m: dict[str, Any], kind: str) -> dict[str, int]:
+    """request_vote and pre_vote carry the same fields."""
+    _check_keys(m, _REQUEST_VOTE, kind)
+    return {"term": _int(m["term"], "term"),
+            "last_log_index": _int(m["last_log_index"], "last_log_index"),
+            "last_log_term": _int(m["last_log_term"], "last_log_term")}
+
+
 def _encode_request_vote(m: dict[str, Any]) -> pb.RaftMessage:
-    _check_keys(m, _REQUEST_VOTE, "request_vote")
-    return pb.RaftMessage(request_vote=pb.RequestVote(
-        term=_int(m["term"], "term"),
-        last_log_index=_int(m["last_log_index"], "last_log_index"),
-        last_log_term=_int(m["last_log_term"], "last_log_term")))
+    return pb.RaftMessage(request_vote=pb.RequestVote(**_vote_fields(m, "request_vote")))
 
 
 def _encode_response_vote(m: dict[str, Any]) -> pb.RaftMessage:
@@ -159,11 +162,7 @@ def _encode_timeout_now(m: dict[str, Any]) -> pb.RaftMessage:
 
 
 def _encode_pre_vote(m: dict[str, Any]) -> pb.RaftMessage:
-    _check_keys(m, _PRE_VOTE, "pre_vote")
-    return pb.RaftMessage(pre_vote=pb.PreVote(
-        term=_int(m["term"], "term"),
-        last_log_index=_int(m["last_log_index"], "last_log_index"),
-        last_log_term=_int(m["last_log_term"], "last_log_term")))
+    return pb.RaftMessage(pre_vote=pb.PreVote(**_vote_fields(m, "pre_vote")))
 
 
 def _encode_pre_vote_response(m: dict[str, Any]) -> pb.RaftMessage:
@@ -323,12 +322,15 @@ def _prev_log(body: pb.AppendEntries | pb.AppendEntriesTransmission) -> dict[str
     }
 
 
-def _decode_request_vote(frame: pb.RaftMessage) -> dict[str, Any]:
-    body = frame.request_vote
-    return {"type": "request_vote",
+def _decode_vote(kind: str, body: pb.RequestVote | pb.PreVote) -> dict[str, Any]:
+    return {"type": kind,
             "term": _uint(body.term, "term"),
             "last_log_index": _uint(body.last_log_index, "last_log_index"),
             "last_log_term": _uint(body.last_log_term, "last_log_term")}
+
+
+def _decode_request_vote(frame: pb.RaftMessage) -> dict[str, Any]:
+    return _decode_vote("request_vote", frame.request_vote)
 
 
 def _decode_response_vote(frame: pb.RaftMessage) -> dict[str, Any]:
@@ -340,11 +342,7 @@ def _decode_timeout_now(frame: pb.RaftMessage) -> dict[str, Any]:
 
 
 def _decode_pre_vote(frame: pb.RaftMessage) -> dict[str, Any]:
-    body = frame.pre_vote
-    return {"type": "pre_vote",
-            "term": _uint(body.term, "term"),
-            "last_log_index": _uint(body.last_log_index, "last_log_index"),
-            "last_log_term": _uint(body.last_log_term, "last_log_term")}
+    return _decode_vote("pre_vote", frame.pre_vote)
 
 
 def _decode_pre_vote_response(frame: pb.RaftMessage) -> dict[str, Any]:

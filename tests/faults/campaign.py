@@ -55,8 +55,6 @@ import re
 import secrets
 import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -183,28 +181,6 @@ class NetnsServerProcess(ServerProcess):
         text = self.config_path.read_text().replace(
             f'address = "127.0.0.1:{self.port}"', f'address = "{self.ip}:{self.port}"')
         self.config_path.write_text(text)
-
-    def start(self, timeout: float = 20.0) -> ServerProcess:
-        self._write_config()
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [*self.exec_prefix, sys.executable, "-m", "strongbox.cli.main", "server",
-             "--config", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True, cwd=REPO)
-        log.close()
-        deadline = now() + timeout
-        while now() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"strongbox server exited with {self.proc.returncode}; "
-                                   f"log:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with self.client() as client:
-                    client.get("/v1/sys/seal-status", timeout=1.0)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.kill()
-        raise TimeoutError(f"strongbox server did not answer within {timeout}s")
 
 
 # --------------------------------------------------------------------------- load

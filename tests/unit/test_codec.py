@@ -53,6 +53,10 @@ response_accepted = st.fixed_dictionaries({
     "type": st.just("apply_command_response"), "request_id": ints, "log_idx": ints,
     "log_term": ints})
 timeout_now = st.fixed_dictionaries({"type": st.just("timeout_now"), "term": ints})
+pre_vote = st.fixed_dictionaries({"type": st.just("pre_vote"), "term": ints,
+                                  "last_log_index": ints, "last_log_term": ints})
+pre_vote_response = st.fixed_dictionaries({"type": st.just("pre_vote_response"), "term": ints,
+                                           "granted": st.booleans()})
 
 SHAPES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "request_vote": request_vote,
@@ -65,6 +69,8 @@ SHAPES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "apply_command_response_error": response_error,
     "apply_command_response_accepted": response_accepted,
     "timeout_now": timeout_now,
+    "pre_vote": pre_vote,
+    "pre_vote_response": pre_vote_response,
 }
 messages = st.one_of(*SHAPES.values())
 
