@@ -200,7 +200,7 @@ def test_stickiness_allows_for_heartbeats_a_tick_apart() -> None:
 
 def test_a_round_that_does_not_win_is_retried_soon() -> None:
     sync = FakeSync()
-    vote, sent, clock = make(sync)
+    vote, _, clock = make(sync)
     vote.on_tick()
     clock.now = 1001.5
     vote.on_tick()                                   # round 1 (no answers)
