@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -79,12 +79,13 @@ _PORTS = _port_pool()
 _PORTS_LOCK = threading.Lock()
 
 
-def free_port() -> int:
-    """A port nothing listens on now, outside the ephemeral range (see `_port_pool`)."""
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A port nothing listens on now, outside the ephemeral range (see `_port_pool`),
+    and not one of `avoid` (ports already promised to something else)."""
     with _PORTS_LOCK:
         for _ in range(2000):
             port = next(_PORTS)
-            if not port_in_use(port):
+            if port not in avoid and not port_in_use(port):
                 return port
     with socket.socket() as sock:  # the pool is exhausted: fall back to the kernel's choice
         sock.bind(("127.0.0.1", 0))
@@ -325,8 +326,12 @@ class LocalCluster:
         self.ca = CertificateAuthority.create(self.directory / "tls")
         self.size = size
         ids = [f"node-{i}" for i in range(1, size + 1)]
-        self.cluster_ports = cluster_ports or [free_port() for _ in ids]
-        api_ports = api_ports or [free_port() for _ in ids]
+        # Ports given for one kind are never handed out for the other (`cluster up
+        # --api-port 8200 --cluster-port 0` must not put a cluster port on 8201).
+        given = set(cluster_ports or ()) | set(api_ports or ())
+        self.cluster_ports = cluster_ports or [free_port(avoid=given) for _ in ids]
+        api_ports = api_ports or [free_port(avoid=given | set(self.cluster_ports))
+                                  for _ in ids]
         self.nodes: list[ServerProcess] = []
         self.keys: list[str] = []
         self.root_token = ""
