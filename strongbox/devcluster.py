@@ -150,9 +150,9 @@ class CertificateAuthority:
         write_private(cert_file, cert.public_bytes(serialization.Encoding.PEM))
         return cls(cert, key, cert_file)
 
-    def issue(self, directory: Path, common_name: str) -> TlsFiles:
-        """A certificate for `common_name` (the node id) valid for 127.0.0.1 and localhost,
-        usable as server and client certificate (API listener and cluster mTLS)."""
+    def issue(self, directory: Path, common_name: str, ips: Collection[str] = ()) -> TlsFiles:
+        """A certificate for `common_name` (the node id) valid for 127.0.0.1, localhost and
+        `ips`, usable as server and client certificate (API listener and cluster mTLS)."""
         private_dir(directory)
         now = dt.datetime.now(dt.UTC)
         key = ec.generate_private_key(ec.SECP256R1())
@@ -164,7 +164,8 @@ class CertificateAuthority:
                 .not_valid_after(now + dt.timedelta(days=365))
                 .add_extension(x509.SubjectAlternativeName([
                     x509.DNSName(common_name), x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                    *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", *ips))]),
+                    critical=False)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                       ExtendedKeyUsageOID.CLIENT_AUTH]),
                                critical=False)

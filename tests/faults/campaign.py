@@ -48,7 +48,6 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
-import ipaddress
 import json
 import os
 import re
@@ -65,12 +64,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from strongbox.testing import CertificateAuthority, LocalCluster, ServerProcess, TlsFiles
+from strongbox.testing import LocalCluster, ServerProcess, TlsFiles
 from tests.faults import diskfault, netns
 
 KINDS: tuple[str, ...] = (
@@ -135,35 +130,6 @@ def features() -> dict[str, bool]:
 
 
 # --------------------------------------------------------------------------- netns nodes
-
-def issue_with_ips(ca: CertificateAuthority, directory: Path, common_name: str,
-                   ips: list[str]) -> TlsFiles:
-    """As `CertificateAuthority.issue`, with the node's namespace IPs in the SANs."""
-    directory.mkdir(parents=True, exist_ok=True)
-    moment = dt.datetime.now(dt.UTC)
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(common_name), x509.DNSName("localhost")]
-    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca.cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(moment - dt.timedelta(minutes=5))
-            .not_valid_after(moment + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .sign(ca.key, hashes.SHA256()))
-    files = TlsFiles(ca.cert_file, directory / f"{common_name}.crt",
-                     directory / f"{common_name}.key")
-    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
-    files.key.chmod(0o600)
-    return files
-
 
 class NetnsServerProcess(ServerProcess):
     """A `ServerProcess` launched under `ip netns exec <ns>`, listening on the
@@ -515,8 +481,7 @@ class Campaign:
             nodes: list[ServerProcess] = []
             for node_id in ids:
                 ip = self.lab.ips[node_id]
-                tls = issue_with_ips(cluster.ca, self.directory / "tls-netns", node_id,
-                                     [ip, "127.0.0.1"])
+                tls = cluster.ca.issue(self.directory / "tls-netns", node_id, [ip])
                 peers = ", ".join(f'"{o}={self.lab.ips[o]}:8201"' for o in ids if o != node_id)
                 extra = (f'\n[cluster]\naddress = "{ip}:8201"\npeers = [{peers}]\n'
                          f'tls_ca_file = "{tls.ca_cert}"\ntls_cert_file = "{tls.cert}"\n'
