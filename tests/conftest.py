@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,3 +101,13 @@ def put_policy(node: ReadyNode, name: str, text: str, namespace: str = "") -> No
         response = c.put(f"/v1/sys/policy/{name}", json={"policy": text},
                          headers=ns(namespace) if namespace else {})
     assert response.status_code == 204, response.text
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask of an operator's shell; server processes started meanwhile inherit it."""
+    before = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(before)

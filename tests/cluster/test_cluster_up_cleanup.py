@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,15 +50,6 @@ def wait_gone(pids: list[int], timeout: float = 15.0) -> list[int]:
     while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    before = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(before)
 
 
 @pytest.mark.parametrize(("kind", "blocked_node"), [("api", 2), ("cluster", 3)])

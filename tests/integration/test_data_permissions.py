@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from strongbox.testing import ServerProcess, TlsFiles
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("umask_022")]
 DEADLINE_S = 30.0
 # a small snapshot threshold, so a Raft snapshot file is among the files checked
 SNAPSHOTS = "[cluster]\nsnapshot_threshold = 5\n"
@@ -27,16 +27,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = DEADLINE
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
-
-
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    """The usual umask of an operator's shell; server processes inherit it."""
-    before = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(before)
 
 
 def modes(root: Path) -> dict[Path, int]:
