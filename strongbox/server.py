@@ -106,7 +106,7 @@ class Node:
             self.cluster_server = ClusterServer(
                 cluster.address, settings.tls, api_addr=self.config.api_addr,
                 credentials=tlsreload.ClusterCredentials(watch).server_credentials())
-        self.raft = RaftLog(settings, self._apply)
+        self.raft = RaftLog(settings, self._apply, batch=self.store.batch)
         if self.cluster_server is not None:
             self.cluster_server.transport = self.raft.transport
             self.cluster_server.applied_index = self.store.applied_index

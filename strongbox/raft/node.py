@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import queue
@@ -53,6 +54,7 @@ from strongbox.errors import InsufficientStorage, NoLeader
 from strongbox.pb import cluster_pb2
 from strongbox.pb import records_pb2 as rec
 from strongbox.raft.appendfix import rewrite_append
+from strongbox.raft.batching import BatchFn, Replicator, apply_committed
 from strongbox.raft.cluster_tls import ClusterTls
 from strongbox.raft.diskguard import DiskGuard
 from strongbox.raft.election import PreVote
@@ -78,11 +80,21 @@ pso.createJournal = _create_journal
 
 class _StateMachine(SyncObj):  # type: ignore[misc]
     def __init__(self, self_node: Node, other_nodes: list[Node], conf: SyncObjConf,
-                 apply: ApplyFn, transport_class: Any, fatal: Callable[[str], NoReturn]) -> None:
+                 apply: ApplyFn, batch: BatchFn, transport_class: Any,
+                 fatal: Callable[[str], NoReturn]) -> None:
         # Attributes set before SyncObj.__init__ are excluded from its own dumps.
         self._sb_apply = apply
+        self._sb_batch = batch
         self._sb_fatal = fatal
         super().__init__(self_node, other_nodes, conf, transportClass=transport_class)
+
+    def _SyncObj__applyLogEntries(self) -> bool:  # overrides pysyncobj's own loop
+        # Group commit (raft/batching.py): one store batch per tick, answers after it.
+        try:
+            return apply_committed(self, self._sb_batch)
+        except Exception as exc:  # the batch's commit failed (disk, full map)
+            self._sb_fatal(f"committing applied raft entries failed ({type(exc).__name__}: "
+                           f"{str(exc)[:200]})")
 
     @replicated  # type: ignore[untyped-decorator]
     def apply_command(self, data: bytes) -> rec.ApplyResult:
@@ -144,7 +156,8 @@ SINGLE_TIMING = {"appendEntriesPeriod": 0.05, "raftMinTimeout": 0.3, "raftMaxTim
 
 
 class RaftLog:
-    def __init__(self, settings: RaftSettings, apply: ApplyFn) -> None:
+    def __init__(self, settings: RaftSettings, apply: ApplyFn,
+                 batch: BatchFn = contextlib.nullcontext) -> None:
         self.settings = settings
         self.node_id = settings.node_id
         raft_dir = Path(settings.data_dir) / "raft"
@@ -168,7 +181,7 @@ class RaftLog:
             journalFile=self.journal,
             autoTick=True,
             autoTickPeriod=CLUSTER_TICK_S if clustered else 0.05,
-            appendEntriesUseBatch=False,  # wake the tick thread on each proposal
+            appendEntriesUseBatch=True,  # batching.Replicator sends once per tick instead
             appendEntriesBatchSizeBytes=4 * 1024 * 1024,  # never pysyncobj's pickled "transmission"
             commandsWaitLeader=True,
             logCompactionMinEntries=settings.snapshot_threshold if settings.serializer else 2**62,
@@ -182,8 +195,9 @@ class RaftLog:
         self_node = Node(settings.node_id, address=settings.address)
         others = [Node(node_id, address=addr) for node_id, addr in settings.peers.items()]
         self.transport: GrpcTransport | None = None
-        self._sync = _StateMachine(self_node, others, conf, apply, self._transport_factory,
-                                   self.fatal)
+        self._sync = _StateMachine(self_node, others, conf, apply, batch,
+                                   self._transport_factory, self.fatal)
+        self.replicator = Replicator(self._sync)
         self._wake = PipeNotifier(self._sync._poller)
         self._sync.addOnTickCallback(self._on_tick)
 
@@ -232,6 +246,7 @@ class RaftLog:
             except queue.Empty:
                 break
             task()
+        self.replicator.after_tick()  # followers append (and fsync) while we fsync
         self._sync_journal()
         if not self.disk.check():
             # Nothing proposed here can commit while Raft is paused: answer it now (507).
@@ -278,6 +293,7 @@ class RaftLog:
         # tick thread fails it at once (_track_leadership) rather than at `timeout`.
         self._pending.add(loop, future)
         self._sync.apply_command(data, callback=done)
+        self._wake.notify()  # an idle tick thread sends it at once (adaptive batching)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -325,12 +341,7 @@ class RaftLog:
         leader = raw.get("leader")
         is_leader = bool(sync._isLeader())
         transport = self.transport
-        if is_leader or transport is None:
-            contact_ms = 0
-        elif transport.last_leader_contact:
-            contact_ms = int((time.monotonic() - transport.last_leader_contact) * 1000)
-        else:
-            contact_ms = -1
+        contact_ms = self.leader_contact_ms()
         peers = tuple(
             PeerStatus(node_id=str(node.id), address=str(getattr(node, "address", "") or ""),
                        connected=raw.get(f"partner_node_status_server_{node.id}") == 2,
@@ -430,6 +441,14 @@ class RaftLog:
     def leader_id(self) -> str | None:
         leader = self._sync._getLeader()
         return None if leader is None else str(leader.id)
+
+    def leader_contact_ms(self) -> int:
+        transport = self.transport
+        if transport is None or self._sync._isLeader():
+            return 0
+        if not transport.last_leader_contact:
+            return -1
+        return int((time.monotonic() - transport.last_leader_contact) * 1000)
 
     def leader_stub(self) -> Any | None:
         leader = self._sync._getLeader()

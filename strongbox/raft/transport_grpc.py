@@ -11,7 +11,8 @@ Threads and queues (docs/design.md §1, §4):
   which alone hands messages to pysyncobj (`_drain`).
 - Before a message that acknowledges entries or a vote leaves this node, the
   `before_ack` hook (the journal's fsync) runs, so nothing is acknowledged to a
-  peer that a crash could lose.
+  peer that a crash could lose. Acks made while the inbound queue is drained
+  wait for one fsync at its end (`batching.AckBatcher`).
 
 `FaultSwitch` is a test hook: with `cluster.fault_injection = true` the node
 reads `<data_dir>/faults.json` (`{"blocked": ["node-2"]}`) and behaves as if
@@ -38,6 +39,7 @@ from pysyncobj.transport import Transport
 from strongbox.pb import cluster_pb2 as pb
 from strongbox.pb import cluster_pb2_grpc as pb_grpc
 from strongbox.raft import codec
+from strongbox.raft.batching import AckBatcher
 from strongbox.raft.cluster_tls import CHANNEL_OPTIONS, ClusterTls
 
 log = logging.getLogger("strongbox.raft.transport")
@@ -150,7 +152,7 @@ class GrpcTransport(Transport):  # type: ignore[misc]
         super().__init__(sync, self_node, other_nodes)
         self._sync = sync
         self._tls = tls
-        self._before_ack = before_ack
+        self._acks = AckBatcher(before_ack, self._send_now)
         self._faults = faults
         self._nodes: dict[str, Node] = {node.id: node for node in other_nodes}
         self._links: dict[str, PeerLink] = {}
@@ -206,9 +208,12 @@ class GrpcTransport(Transport):  # type: ignore[misc]
         return self._faults.blocked() if self._faults is not None else frozenset()
 
     def send(self, node: Node, message: dict[str, Any]) -> bool:
+        if self._acks.offer(node, message, message.get("type") in ACK_TYPES):
+            return True  # sent after the one fsync that ends this drain
+        return self._send_now(node, message)
+
+    def _send_now(self, node: Node, message: dict[str, Any]) -> bool:
         kind = message.get("type")
-        if kind in ACK_TYPES:
-            self._before_ack()
         if kind == "response_vote" and self.on_vote_granted is not None:
             self.on_vote_granted()
         link = self._links.get(node.id)
@@ -251,6 +256,13 @@ class GrpcTransport(Transport):  # type: ignore[misc]
                 self._links.pop(node_id).close()
                 self._start_link(self._nodes[node_id])
         self.refresh()
+        self._acks.hold()
+        try:
+            self._deliver_inbound()
+        finally:
+            self._acks.release()
+
+    def _deliver_inbound(self) -> None:
         while True:
             try:
                 peer, message = self._inbound.get_nowait()

@@ -7,8 +7,11 @@ apply and always see a committed state. Values are protobuf records from
 `strongbox.pb.records_pb2`; none holds plaintext secret material.
 
 Writes are synced on commit (LMDB default `sync=True`), so an applied index
-that was reported to a client survives a crash. A full map raises
-`errors.StoreFull` and leaves the previous state intact.
+that was reported to a client survives a crash. The apply thread groups the
+entries it applies at once into one `batch()` (group commit: each entry is a
+child transaction of one synced commit) and answers their clients only after
+that commit. A full map raises `errors.StoreFull` and leaves the previous
+state intact.
 
 Replacing the whole state (installing a snapshot, `state/snapshot.py`) happens
 while readers run. The environment lives in `<data_dir>/<name>` where `name`
@@ -131,6 +134,7 @@ class Store:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._map_size = map_size_mb * 1024 * 1024
         self._retired: list[tuple[float, _Active]] = []
+        self._batch: lmdb.Transaction | None = None  # the open group commit (batch())
         name = self._read_pointer()
         path = self.data_dir / name
         if name == DEFAULT_ENV_NAME:
@@ -220,6 +224,8 @@ class Store:
         """
         if directory.parent != self.data_dir or _env_number(directory.name) in (None, 0):
             raise ValueError(f"{directory} is not a directory from new_env_dir()")
+        if self._batch is not None:
+            raise RuntimeError("Store.install() inside an open batch()")
         try:
             _fsync_path(directory / DATA_FILE)
             _fsync_path(directory, directory=True)
@@ -267,10 +273,40 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
-        """The apply thread's write transaction; commits on exit, aborts on error."""
+        """The apply thread's write transaction; commits on exit, aborts on error.
+
+        Inside `batch()` it is a child of the batch's transaction: its changes
+        become part of the batch on exit (or are dropped alone on error), and
+        are durable when the batch commits.
+        """
+        batch = self._batch
+        try:
+            if batch is None:
+                with self._active.env.begin(write=True) as txn:
+                    yield txn
+            else:
+                with self._active.env.begin(write=True, parent=batch) as txn:
+                    yield txn
+        except lmdb.MapFullError:
+            raise StoreFull(
+                "the store is full: the write was not applied; raise storage.map_size_mb"
+            ) from None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: every `write()` inside is one child of a single transaction,
+        committed (and synced) once on exit. Readers see the whole batch at once,
+        after the commit; on an error nothing of the batch is kept. Apply thread only.
+        """
+        if self._batch is not None:
+            raise RuntimeError("Store.batch() does not nest")
         try:
             with self._active.env.begin(write=True) as txn:
-                yield txn
+                self._batch = txn
+                try:
+                    yield
+                finally:
+                    self._batch = None
         except lmdb.MapFullError:
             raise StoreFull(
                 "the store is full: the write was not applied; raise storage.map_size_mb"
