@@ -70,6 +70,10 @@ class CommandLog(Protocol):
         """Cheap: the node this one follows (itself when leading), None when it knows none."""
         ...
 
+    def leader_contact_ms(self) -> int:
+        """Cheap: ms since the leader was last heard from (0 when leading, -1 never)."""
+        ...
+
     async def remove_peer(self, node_id: str, timeout: float) -> None: ...
 
     async def wait_applied_quorum(self, index: int, timeout: float) -> bool:
@@ -112,6 +116,9 @@ class DirectLog:
 
     def is_leader(self) -> bool:
         return True
+
+    def leader_contact_ms(self) -> int:
+        return 0
 
     def disk_full(self) -> bool:
         return False
