@@ -56,6 +56,9 @@ def _request(ctx: Context, mount_type: str) -> dict[str, Any]:
 def _response_body(response: Response) -> dict[str, Any]:
     if not response.body:
         return {}
+    known, value = response.json_value()
+    if known:
+        return value if isinstance(value, dict) else {}
     try:
         body = json.loads(response.body)
     except ValueError:

@@ -29,6 +29,16 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # (body, the JSON value it encodes) as json_response made it: the audit reads the
+    # value instead of parsing the body again. Trusted only while `body` is that object.
+    encoded: tuple[bytes, Any] | None = field(default=None, compare=False, repr=False)
+
+    def json_value(self) -> tuple[bool, Any]:
+        """(True, value) if this body is known to encode `value`; (False, None) if not."""
+        encoded = self.encoded
+        if encoded is not None and encoded[0] is self.body:
+            return True, encoded[1]
+        return False, None
 
 
 def encode(payload: Any) -> bytes:
@@ -37,8 +47,9 @@ def encode(payload: Any) -> bytes:
 
 def json_response(status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None,
                   ) -> Response:
-    return Response(status, encode(payload),
-                    [(b"content-type", b"application/json"), *(headers or [])])
+    body = encode(payload)
+    return Response(status, body, [(b"content-type", b"application/json"), *(headers or [])],
+                    encoded=(body, payload))
 
 
 def envelope(request_id: str, data: Any, mount_type: str = "", auth: Any = None,

@@ -28,6 +28,9 @@ from strongbox.barrier.aead import DecryptError, cipher_for, new_key, open_seale
 from strongbox.errors import Sealed
 from strongbox.pb import records_pb2 as rec
 
+MEMO_ENTRIES = 4096     # hashes kept (tokens, accessors, short audit fields)
+MEMO_MAX_VALUE = 256    # longer values (secret data) are hashed every time
+
 ROOT_KEY_AAD = b"strongbox|root-key"
 TOKEN_HMAC = "token-hmac"  # noqa: S105 - a key name, not a secret
 AUDIT_HMAC = "audit-hmac"
@@ -92,6 +95,9 @@ class Keyring:
         self._latest_kek_term = latest_kek_term
         self._keks: dict[int, AESGCM] = {}
         self._wiped = False
+        # The same tokens and accessors are hashed on every request: short values'
+        # hashes are kept (bounded, emptied on wipe) instead of recomputed.
+        self._memo: dict[tuple[bool, str], bytes | str] = {}
         try:
             self._token_hmac = self._open(TOKEN_HMAC)
             self._audit_hmac = self._open(AUDIT_HMAC)
@@ -133,7 +139,20 @@ class Keyring:
     def token_hash(self, token: str) -> bytes:
         """Keyed hash under which a token is stored; the token itself never is."""
         self._check()
-        return hmac.new(self._token_hmac, token.encode(), sha256).digest()
+        memo_key = (False, token)
+        found = self._memo.get(memo_key)
+        if found is None:
+            found = hmac.new(self._token_hmac, token.encode(), sha256).digest()
+            self._remember(memo_key, found, len(token))
+        assert isinstance(found, bytes)
+        return found
+
+    def _remember(self, memo_key: tuple[bool, str], value: bytes | str, size: int) -> None:
+        if size > MEMO_MAX_VALUE:
+            return
+        if len(self._memo) >= MEMO_ENTRIES:
+            self._memo.clear()
+        self._memo[memo_key] = value
 
     def seal_batch(self, plaintext: bytes) -> bytes:
         """Seal a batch token's record (key derived from the token HMAC key)."""
@@ -147,11 +166,19 @@ class Keyring:
 
     def audit_hash(self, value: str) -> str:
         self._check()
-        return "hmac-sha256:" + hmac.new(self._audit_hmac, value.encode(), sha256).hexdigest()
+        memo_key = (True, value)
+        found = self._memo.get(memo_key)
+        if found is None:
+            found = "hmac-sha256:" + hmac.new(self._audit_hmac, value.encode(),
+                                              sha256).hexdigest()
+            self._remember(memo_key, found, len(value))
+        assert isinstance(found, str)
+        return found
 
     def wipe(self) -> None:
         """Drop every key reference (seal); every later use raises errors.Sealed."""
         self._wiped = True
+        self._memo.clear()
         for buf in (self._token_hmac, self._audit_hmac):
             buf[:] = b"\0" * len(buf)
         self._keks.clear()
