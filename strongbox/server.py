@@ -40,9 +40,9 @@ from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import records_pb2 as rec
 from strongbox.raft.cluster_server import ClusterServer, NotLeaderError
 from strongbox.raft.cluster_tls import ClusterTls
-from strongbox.raft.node import RaftLog, RaftSettings
+from strongbox.raft.node import RaftLog, RaftSettings, snapshot_path
 from strongbox.state.apply import apply
-from strongbox.state.snapshot import make_hooks
+from strongbox.state.compaction import BackgroundCompaction
 from strongbox.state.store import Store
 
 log = logging.getLogger("strongbox.server")
@@ -66,8 +66,12 @@ class Node:
     def raft_settings(self) -> RaftSettings:
         config, cluster = self.config, self.config.cluster
         data_dir = Path(config.data_dir)
-        serializer, deserializer = make_hooks(self.store, journal=lambda: self.raft.journal)
-        hooks: dict[str, Any] = {"on_fsync": self._observe_fsync,
+        compaction = BackgroundCompaction(self.store, str(snapshot_path(data_dir)),
+                                          journal=lambda: self.raft.journal)
+        serializer, deserializer = compaction.serializer, compaction.deserializer
+        hooks: dict[str, Any] = {"serialize_checker": compaction.checker,
+                                 "before_close": compaction.wait,
+                                 "on_fsync": self._observe_fsync,
                                  "on_leader_change": self._leader_changed,
                                  "min_free_bytes": config.storage.min_free_mb * 2**20}
         if not cluster.enabled:

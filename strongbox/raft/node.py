@@ -122,12 +122,19 @@ class RaftSettings:
     snapshot_threshold: int = 10000
     serializer: Callable[[str, Any], None] | None = None
     deserializer: Callable[[str], Any] | None = None
+    serialize_checker: Callable[[], int] | None = None      # an asynchronous serializer's
+    before_close: Callable[[], None] | None = None          # e.g. wait for that serializer
     fault_file: Path | None = None
     on_fsync: Callable[[float], None] | None = None         # seconds per journal fsync
     on_leader_change: Callable[[str | None], None] | None = None
     min_free_bytes: int = 64 * 2**20                        # DiskGuard; 0 turns it off
     on_disk_full: Callable[[bool], None] | None = None
     fatal: Callable[[str], NoReturn] | None = None          # default: log, exit code 70
+
+
+def snapshot_path(data_dir: Path) -> Path:
+    """Where pysyncobj keeps a node's snapshot (next to the journal, which fsyncs the dir)."""
+    return Path(data_dir) / "raft" / "snapshot.bin"
 
 
 EXIT_IO_FAILURE = 70  # EX_SOFTWARE: what supervisors and docs/operations.md expect
@@ -186,8 +193,9 @@ class RaftLog:
             commandsWaitLeader=True,
             logCompactionMinEntries=settings.snapshot_threshold if settings.serializer else 2**62,
             logCompactionMinTime=3600 if settings.serializer else 2**40,
-            fullDumpFile=str(raft_dir / "snapshot.bin") if settings.serializer else None,
+            fullDumpFile=str(snapshot_path(settings.data_dir)) if settings.serializer else None,
             serializer=settings.serializer, deserializer=settings.deserializer,
+            serializeChecker=settings.serialize_checker,
             useFork=False,
             dynamicMembershipChange=clustered,
             **timing,
@@ -511,6 +519,8 @@ class RaftLog:
     def close(self) -> None:
         self._destroying = True
         self._sync.destroy_synchronous()  # the tick thread syncs and closes the journal
+        if self.settings.before_close is not None:
+            self.settings.before_close()
 
 
 def _as_future(call: Any) -> concurrent.futures.Future[Any]:

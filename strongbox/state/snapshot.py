@@ -54,7 +54,7 @@ from pysyncobj.node import Node
 from strongbox.pb import commands_pb2 as cmd_pb
 from strongbox.pb import snapshot_pb2 as snap_pb
 from strongbox.state import keys
-from strongbox.state.store import DATA_FILE, DATABASES, Store
+from strongbox.state.store import DATA_FILE, DATABASES, Store, StoreView
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,14 @@ def write_snapshot(store: Store, path: str, entries: tuple[Entry, Entry] | None,
     entry (the state would not match the log position the snapshot claims) or the
     entries are not consecutive. Returns the applied index the snapshot holds.
     """
+    with store.read_view() as view:
+        return write_snapshot_of(view, path, entries, members)
+
+
+def write_snapshot_of(view: StoreView, path: str, entries: tuple[Entry, Entry] | None,
+                      members: list[Member]) -> int:
+    """`write_snapshot` of an open read view: the state is the view's transaction's (the
+    view may be opened on one thread and copied on another, as compaction does)."""
     if entries is not None:
         last = _check_entry(entries[0], "last entry")
         prev = _check_entry(entries[1], "prev entry")
@@ -143,44 +151,46 @@ def write_snapshot(store: Store, path: str, entries: tuple[Entry, Entry] | None,
     meta = snap_pb.SnapshotMeta(
         members=[snap_pb.SnapshotMember(node_id=m.node_id, address=m.address)
                  for m in members],
-        created_time_ns=time.time_ns(), lmdb_bytes=0)
+        created_time_ns=time.time_ns(), lmdb_bytes=0, applied_index=view.applied_index())
+    if entries is None:
+        index = meta.applied_index
+        last, prev = (b"", index, 0), (b"", max(index - 1, 0), 0)
+    meta.last_entry.CopyFrom(_entry_pb(last))
+    meta.prev_entry.CopyFrom(_entry_pb(prev))
+    if meta.applied_index > last[1]:
+        raise ValueError(f"the store's applied index {meta.applied_index} is past the "
+                         f"last applied log entry {last[1]}; not snapshotting")
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        with store.read_view() as view:
-            meta.applied_index = view.applied_index()
-            if entries is None:
-                index = meta.applied_index
-                last, prev = (b"", index, 0), (b"", max(index - 1, 0), 0)
-            meta.last_entry.CopyFrom(_entry_pb(last))
-            meta.prev_entry.CopyFrom(_entry_pb(prev))
-            if meta.applied_index > last[1]:
-                raise ValueError(f"the store's applied index {meta.applied_index} is past the "
-                                 f"last applied log entry {last[1]}; not snapshotting")
-            raw_meta = meta.SerializeToString()
-            head = _HEAD.pack(MAGIC, VERSION, len(raw_meta))
-            _write_all(fd, head + raw_meta, 0)
-            lmdb_offset = len(head) + len(raw_meta)
-            os.lseek(fd, lmdb_offset, os.SEEK_SET)
-            view.copy_to_fd(fd)  # LMDB writes sequentially from the fd's offset
+        raw_meta = meta.SerializeToString()
+        head = _HEAD.pack(MAGIC, VERSION, len(raw_meta))
+        _write_all(fd, head + raw_meta, 0)
+        lmdb_offset = len(head) + len(raw_meta)
+        os.lseek(fd, lmdb_offset, os.SEEK_SET)
+        view.copy_to_fd(fd)  # LMDB writes sequentially from the fd's offset
         end = os.fstat(fd).st_size
         meta.lmdb_bytes = end - lmdb_offset
         patched = meta.SerializeToString()
         if len(patched) != len(raw_meta):  # lmdb_bytes is fixed64: cannot happen
             raise AssertionError("snapshot header changed size")
         _write_all(fd, patched, len(head))
-        digest = hashlib.sha256()
-        offset = 0
-        while offset < end:
-            chunk = os.pread(fd, min(CHUNK, end - offset), offset)
-            if not chunk:
-                raise OSError(f"{path}: short read at offset {offset} while hashing")
-            digest.update(chunk)
-            offset += len(chunk)
-        _write_all(fd, digest.digest(), end)
+        _write_all(fd, _digest(fd, end, path), end)
         os.fsync(fd)
     finally:
         os.close(fd)
     return int(meta.applied_index)
+
+
+def _digest(fd: int, end: int, path: str) -> bytes:
+    digest = hashlib.sha256()
+    offset = 0
+    while offset < end:
+        chunk = os.pread(fd, min(CHUNK, end - offset), offset)
+        if not chunk:
+            raise OSError(f"{path}: short read at offset {offset} while hashing")
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.digest()
 
 
 # --- reading -----------------------------------------------------------------------------
