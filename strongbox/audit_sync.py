@@ -19,13 +19,16 @@ from strongbox.state.store import Store
 log = logging.getLogger("strongbox.audit")
 
 
-def open_device(record: rec.AuditDeviceRecord, data_dir: Path) -> FileAuditDevice:
-    """Open the device a record describes; raises AuditError or ValueError."""
+def open_device(record: rec.AuditDeviceRecord, data_dir: Path,
+                suffix: str = "") -> FileAuditDevice:
+    """Open the device a record describes; raises AuditError or ValueError. `suffix`
+    goes after a file's name (a read worker's own chain: ".worker-<n>")."""
     options = dict(record.options)
     path = options.get("file_path", "")
     if path not in ("-", "stdout"):
         if not Path(path).is_absolute():
             path = str(data_dir / path)
+        path += suffix
         parent = Path(path).parent
         if not parent.exists():  # as Vault: create the directory, private to the node
             parent.mkdir(mode=0o700, parents=True)
@@ -40,6 +43,7 @@ class AuditSync:
         self.store = store
         self.broker = broker
         self.data_dir = data_dir
+        self.file_suffix = ""  # read workers: ".worker-<n>" (strongbox/workers/)
         self._generation = -1
 
     def refresh(self) -> None:
@@ -54,7 +58,7 @@ class AuditSync:
         for name, record in wanted.items():
             if self.broker.get(name) is None:
                 try:
-                    self.broker.enable(name, open_device(record, self.data_dir))
+                    self.broker.enable(name, open_device(record, self.data_dir, self.file_suffix))
                 except (AuditError, ValueError, OSError) as exc:
                     # Keep it configured-but-broken: requests then fail closed below.
                     log.error("cannot open audit device %s: %s", name, exc)

@@ -43,6 +43,9 @@ from strongbox.errors import ConfigError
 TLS_VERSIONS = {"tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
 
 
+MAX_WORKERS = 16
+
+
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
     address: str = "127.0.0.1:8200"
@@ -58,6 +61,11 @@ class ListenerConfig:
     # sys/leader's leader_address, and what peers learn in the cluster Hello. Default:
     # derived from `address`, which is useless to clients when it is 0.0.0.0.
     advertise_address: str = ""
+    # Processes serving the API (strongbox/workers/): the main (Raft) process plus
+    # `workers - 1` read workers sharing the listening socket and the LMDB store.
+    # 0 = one per CPU this process may use (its affinity and cgroup quota: the
+    # cores given to the pod), at most MAX_WORKERS.
+    workers: int = 0
 
     @property
     def minimum_tls(self) -> ssl.TLSVersion:
@@ -282,7 +290,11 @@ def _build(typed: Mapping[str, Any], seals: Mapping[str, SealConfig] | None = No
 
 
 def _validate(config: NodeConfig) -> None:
-    listener = config.listener
+    _validate_listener(config.listener)
+    _validate_rest(config)
+
+
+def _validate_listener(listener: ListenerConfig) -> None:
     host = listener.address.rsplit(":", 1)[0]
     if ":" in host and not (host.startswith("[") and host.endswith("]")):
         raise ConfigError("listener.address", "write IPv6 addresses as [host]:port, e.g. "
@@ -294,6 +306,9 @@ def _validate(config: NodeConfig) -> None:
             from None
     if not 0 <= port <= 65535:
         raise ConfigError("listener.address", f"port {port} is out of range")
+    if not 0 <= listener.workers <= MAX_WORKERS:
+        raise ConfigError("listener.workers", f"must be 0 (one per CPU) to {MAX_WORKERS}, "
+                          f"got {listener.workers}")
     if listener.tls_min_version not in TLS_VERSIONS:
         raise ConfigError("listener.tls_min_version", "must be \"tls12\" or \"tls13\", got "
                           f"{listener.tls_min_version!r}")
@@ -314,6 +329,9 @@ def _validate(config: NodeConfig) -> None:
         if not Path(listener.tls_client_ca_file).is_file():
             raise ConfigError("listener.tls_client_ca_file",
                               f"file {listener.tls_client_ca_file!r} does not exist")
+
+
+def _validate_rest(config: NodeConfig) -> None:
     if config.limits.max_request_bytes < 1024:
         raise ConfigError("limits.max_request_bytes", "must be at least 1024")
     if not math.isfinite(config.limits.write_timeout_s) or config.limits.write_timeout_s <= 0:

@@ -140,6 +140,9 @@ class Core:
         # `obs.metrics.ENGINE_COUNTERS` (never a key, path or value)
         self.on_engine_count: list[Callable[[str, int], None]] = []
         self.on_engine_gauge: list[Callable[[str, float], None]] = []  # ENGINE_GAUGES
+        # unsealed (the root key; copy it, the caller wipes its own) or sealed (None):
+        # the read workers' supervisor passes it on (strongbox/workers/)
+        self.on_keyring: list[Callable[[bytearray | None], None]] = []
 
     def crash_point(self, name: str) -> None:
         """Tests only (`cluster.fault_injection`): end the process at once, as kill -9
@@ -283,9 +286,16 @@ class Core:
 
     def open_keyring(self, root_key: bytearray) -> None:
         """Unseal with the opened root key (shares, an auto-unseal seal or a migration)."""
-        self.keyring = Keyring(root_key, self.store.key_record, self.store.latest_kek_term)
-        self._unsealed_cluster = self.store.cluster_raw()
-        self.audit.set_hmac(self.keyring.audit_hash)
+        passed_on = bytearray(root_key) if self.on_keyring else None  # Keyring wipes its own
+        try:
+            self.keyring = Keyring(root_key, self.store.key_record, self.store.latest_kek_term)
+            self._unsealed_cluster = self.store.cluster_raw()
+            self.audit.set_hmac(self.keyring.audit_hash)
+            for hook in self.on_keyring:
+                hook(passed_on)
+        finally:
+            if passed_on is not None:
+                passed_on[:] = b"\0" * len(passed_on)
 
     def reset_unseal(self) -> None:
         self.unseal_progress.reset()
@@ -298,6 +308,8 @@ class Core:
         keyring, self.keyring = self.keyring, None
         if keyring is not None:
             keyring.wipe()
+            for hook in self.on_keyring:
+                hook(None)
         self.unseal_progress.reset()
         self.rekey.cancel()
 

@@ -187,8 +187,9 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, tls: TlsFiles, port: int | None = None,
                  extra_config: str = "", node_id: str = "node-1",
-                 cluster_port: int | None = None) -> None:
+                 cluster_port: int | None = None, workers: int = 1) -> None:
         self.node_id = node_id
+        self.workers = workers  # listener.workers: test and dev nodes are one process
         self.cluster_port = cluster_port  # checked to be free before start, when known
         self.data_dir = Path(data_dir)
         self.tls = tls
@@ -204,7 +205,7 @@ class ServerProcess:
         write_private(
             self.config_path,
             f'node_id = "{self.node_id}"\ndata_dir = "{self.data_dir}"\n{self.extra_config}\n'
-            f'[listener]\naddress = "127.0.0.1:{self.port}"\n'
+            f'[listener]\naddress = "127.0.0.1:{self.port}"\nworkers = {self.workers}\n'
             f'tls_cert_file = "{self.tls.cert}"\ntls_key_file = "{self.tls.key}"\n')
 
     def ports(self) -> dict[str, int]:
@@ -322,7 +323,7 @@ class LocalCluster:
     def __init__(self, directory: Path, size: int = 3, *, snapshot_threshold: int = 10000,
                  fault_injection: bool = False, api_ports: list[int] | None = None,
                  cluster_ports: list[int] | None = None, extra_cluster_config: str = "",
-                 extra_config: str = "") -> None:
+                 extra_config: str = "", workers: int = 1) -> None:
         self.directory = private_dir(Path(directory))
         self.ca = CertificateAuthority.create(self.directory / "tls")
         self.size = size
@@ -337,6 +338,7 @@ class LocalCluster:
         self.keys: list[str] = []
         self.root_token = ""
         self._settings = (snapshot_threshold, fault_injection, extra_cluster_config, extra_config)
+        self.workers = workers
         self._addresses = dict(zip(ids, self.cluster_ports, strict=True))
         for index, node_id in enumerate(ids):
             self.nodes.append(self._make_node(node_id, api_ports[index]))
@@ -353,7 +355,8 @@ class LocalCluster:
                  f"fault_injection = {'true' if fault_injection else 'false'}\n"
                  f"{extra_cluster_config}\n{extra_config}\n")
         return ServerProcess(self.directory / node_id, tls, api_port, extra_config=extra,
-                             node_id=node_id, cluster_port=self._addresses[node_id])
+                             node_id=node_id, cluster_port=self._addresses[node_id],
+                             workers=self.workers)
 
     def add_node(self, node_id: str) -> ServerProcess:
         """A new node configured with the current members as peers (it joins by itself)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import ssl
 import threading
 import time
@@ -30,7 +31,7 @@ from strongbox.api.forwarding import make_forward_handler
 from strongbox.api.http_protocol import VaultHttpToolsProtocol
 from strongbox.barrier.keyring import kek_name
 from strongbox.clock import SYSTEM, FaultClock
-from strongbox.config import NodeConfig
+from strongbox.config import MAX_WORKERS, NodeConfig
 from strongbox.core import Core
 from strongbox.errors import ConfigError
 from strongbox.obs import MetricsSnapshot, extract_metadata
@@ -44,6 +45,7 @@ from strongbox.raft.node import RaftLog, RaftSettings, snapshot_path
 from strongbox.state.apply import apply
 from strongbox.state.compaction import BackgroundCompaction
 from strongbox.state.store import Store
+from strongbox.workers.supervisor import Supervisor, worker_count
 
 log = logging.getLogger("strongbox.server")
 
@@ -62,6 +64,10 @@ class Node:
     cluster_server: ClusterServer | None = field(init=False, default=None)
     _stopping: threading.Event = field(init=False, default_factory=threading.Event)
     _tls_watches: list[tlsreload.TlsFileWatch] = field(init=False, default_factory=list)
+    # how a read worker loads this node's configuration: `strongbox server`'s own
+    # --config/--data-dir/--listen/--node-id (strongbox/workers/)
+    worker_args: tuple[str, ...] = ()
+    workers: Supervisor | None = field(init=False, default=None)
 
     def raft_settings(self) -> RaftSettings:
         config, cluster = self.config, self.config.cluster
@@ -174,6 +180,8 @@ class Node:
             active_secrets=self.store.count("kv_meta"), disk_low=self.raft.disk_full())
 
     def stop(self) -> None:
+        if self.workers is not None:
+            self.workers.stop()
         if self.obs is not None:
             self.obs.tracing.shutdown()  # flushes batched spans
         self.core.seal()
@@ -185,27 +193,7 @@ class Node:
         self.store.close()
 
     def uvicorn_config(self) -> uvicorn.Config:
-        listener = self.config.listener
-        tls = not listener.tls_disable
-        config = uvicorn.Config(
-            self.app, host=listener.host, port=listener.port,
-            loop="uvloop", http=VaultHttpToolsProtocol, lifespan="off", access_log=False,
-            log_level="warning", server_header=False, date_header=True, proxy_headers=False,
-            ssl_certfile=listener.tls_cert_file if tls else None,
-            ssl_keyfile=listener.tls_key_file if tls else None,
-            ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_keep_alive=65,
-            timeout_graceful_shutdown=3,
-            ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
-            # cert auth: ask for a client certificate, verify it against this bundle
-            ssl_ca_certs=listener.tls_client_ca_file or None,
-            ssl_cert_reqs=ssl.CERT_OPTIONAL if listener.tls_client_ca_file else ssl.CERT_NONE,
-        )
-        config.load()
-        if config.ssl is not None:  # explicit, not left to the Python default
-            config.ssl.minimum_version = listener.minimum_tls  # tls12 (default) or tls13
-            self._tls_watches.append(tlsreload.watch_ssl_context(  # tlsreload: swapped in place
-                config.ssl, listener.tls_cert_file, listener.tls_key_file))
-        return config
+        return api_uvicorn_config(self.app, self.config, self._tls_watches)
 
     def join_handler(self, node_id: str, address: str) -> list[str]:
         """Cluster.Join on this node (gRPC thread): add `node_id` if we lead."""
@@ -227,8 +215,15 @@ class Node:
             self._stopping.wait(2.0)
 
     async def _serve(self) -> None:
+        count = worker_count(self.config.listener.workers, MAX_WORKERS)
+        sock = listen_socket(self.config) if count > 1 else None
         config = self.uvicorn_config()
         server = uvicorn.Server(config)
+        if sock is not None:
+            self.workers = Supervisor(self.core, self.raft, self.app,
+                                      data_dir=Path(self.config.data_dir), count=count,
+                                      worker_args=self.worker_args)
+            await self.workers.start()
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reopen_audit)
         interval = self.config.limits.sweep_interval_s
         sweeping = asyncio.create_task(sweeper.run(self.core, interval))
@@ -242,7 +237,7 @@ class Node:
                 threading.Thread(target=self._retry_join, name="retry-join",
                                  daemon=True).start()
         try:
-            await server.serve()
+            await server.serve(sockets=[sock] if sock is not None else None)
         finally:
             sweeping.cancel()
             upkeep.cancel()
@@ -265,6 +260,46 @@ class Node:
         finally:
             self._stopping.set()
             self.stop()
+
+
+def api_uvicorn_config(app: Any, node_config: NodeConfig,
+                       watches: list[tlsreload.TlsFileWatch]) -> uvicorn.Config:
+    """uvicorn for the API listener (the main process's or a read worker's); its TLS
+    files are watched and reloaded (`watches`)."""
+    listener = node_config.listener
+    tls = not listener.tls_disable
+    config = uvicorn.Config(
+        app, host=listener.host, port=listener.port,
+        loop="uvloop", http=VaultHttpToolsProtocol, lifespan="off", access_log=False,
+        log_level="warning", server_header=False, date_header=True, proxy_headers=False,
+        ssl_certfile=listener.tls_cert_file if tls else None,
+        ssl_keyfile=listener.tls_key_file if tls else None,
+        ssl_version=ssl.PROTOCOL_TLS_SERVER, timeout_keep_alive=65,
+        timeout_graceful_shutdown=3,
+        ssl_ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
+        # cert auth: ask for a client certificate, verify it against this bundle
+        ssl_ca_certs=listener.tls_client_ca_file or None,
+        ssl_cert_reqs=ssl.CERT_OPTIONAL if listener.tls_client_ca_file else ssl.CERT_NONE,
+    )
+    config.load()
+    if config.ssl is not None:  # explicit, not left to the Python default
+        config.ssl.minimum_version = listener.minimum_tls  # tls12 (default) or tls13
+        watches.append(tlsreload.watch_ssl_context(  # tlsreload: swapped in place
+            config.ssl, listener.tls_cert_file, listener.tls_key_file))
+    return config
+
+
+def listen_socket(node_config: NodeConfig) -> socket.socket:
+    """The API's listening socket with SO_REUSEPORT: the main process and each read
+    worker bind their own, and the kernel spreads connections over them."""
+    listener = node_config.listener
+    family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((listener.host, listener.port))
+    sock.listen(2048)
+    return sock
 
 
 def _command_context(data: bytes) -> Context:

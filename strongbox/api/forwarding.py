@@ -23,7 +23,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import grpc
 from opentelemetry import trace
@@ -112,6 +112,11 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
                  if k not in ("host", "content-length", "connection")],
         body=request.body, remote_addr=request.remote_addr, request_id=request.request_id,
         client_cert=request.client_cert)
+    if isinstance(core.log, LocalForwarder):  # a read worker: its main process serves it
+        proxied = await core.log.proxy(message)
+        return Response(proxied.status, proxied.body,
+                        [(h.name.encode(), h.value.encode()) for h in proxied.headers
+                         if h.name not in ("content-length", "x-request-id")])
     retry_safe = request.method in READS or "idempotency-key" in request.headers
     for attempt in range(REROUTES + 1):
         leader = core.log.leader_id()
@@ -132,6 +137,14 @@ async def forward(core: Core, request: Request, raw_path: str) -> Response:
                            "retries safe)")
         await _await_new_leader(core, leader)
     raise NoLeader("the leadership kept changing while the request was forwarded; retry")
+
+
+@runtime_checkable
+class LocalForwarder(Protocol):
+    """A command log that hands requests to another process of this node (a read
+    worker's, strongbox/workers/) instead of to the leader."""
+
+    async def proxy(self, message: pb.HttpRequest) -> pb.HttpResponse: ...
 
 
 READS = ("GET", "HEAD", "LIST")
@@ -219,9 +232,16 @@ async def _traced(app: AsgiApp, request: pb.HttpRequest, peer: str, tracer: Trac
         return await _run(app, request, peer)
 
 
+async def run_local(app: AsgiApp, request: pb.HttpRequest) -> pb.HttpResponse:
+    """Serve a request a read worker of this node handed over (strongbox/workers/), as if
+    the client had sent it here: no forwarding marker, so it may still go to the leader."""
+    return await _run(app, request, "")
+
+
 async def _run(app: AsgiApp, request: pb.HttpRequest, peer: str) -> pb.HttpResponse:
     headers = [(h.name.encode("latin-1"), h.value.encode("latin-1")) for h in request.headers]
-    headers.append((FORWARDED_BY.encode(), peer.encode()))
+    if peer:
+        headers.append((FORWARDED_BY.encode(), peer.encode()))
     scope = {"type": "http", "method": request.method, "path": request.path,
              "query_string": request.query.encode("latin-1"), "headers": headers,
              "client": (request.remote_addr, 0), "http_version": "1.1", "scheme": "https",

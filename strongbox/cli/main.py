@@ -101,7 +101,12 @@ def run_server(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, overrides={
         "data_dir": args.data_dir, "listener.address": args.listen, "node_id": args.node_id})
-    node = Node(config)
+    worker_args: list[str] = []
+    for flag, value in (("--config", args.config), ("--data-dir", args.data_dir),
+                        ("--listen", args.listen), ("--node-id", args.node_id)):
+        if value:
+            worker_args += [flag, str(value)]
+    node = Node(config, worker_args=tuple(worker_args))
     node.start()
     print(f"==> StrongBox server started on {config.api_addr} (node {config.node_id}, "
           f"data in {config.data_dir})", flush=True)
@@ -118,7 +123,8 @@ def _dev_config(args: argparse.Namespace) -> NodeConfig:
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="strongbox-dev-")
     return load_config(None, overrides={
         "data_dir": data_dir, "listener.address": args.dev_listen_address,
-        "listener.tls_disable": True, "cluster_name": "strongbox-dev"})
+        "listener.tls_disable": True, "cluster_name": "strongbox-dev",
+        "listener.workers": 1})  # a dev node is one process
 
 
 def run_dev(args: argparse.Namespace) -> int:

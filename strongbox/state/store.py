@@ -129,12 +129,19 @@ class StoreView:
 class Store:
     """Owns the active LMDB environment under `data_dir` (`store`, or as `store.current` says)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], map_size_mb: int = 1024) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], map_size_mb: int = 1024, *,
+                 reader: bool = False) -> None:
+        """`reader`: another process (a read worker, strongbox/workers/) owns the store
+        and writes it; this one only reads, follows `follow()`, and never cleans up."""
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.reader = reader
         self._map_size = map_size_mb * 1024 * 1024
         self._retired: list[tuple[float, _Active]] = []
         self._batch: lmdb.Transaction | None = None  # the open group commit (batch())
+        if reader:
+            self._active = self._open(self.data_dir / self._read_pointer())
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         name = self._read_pointer()
         path = self.data_dir / name
         if name == DEFAULT_ENV_NAME:
@@ -181,7 +188,9 @@ class Store:
         env = lmdb.open(str(path), map_size=self._map_size, max_dbs=len(DATABASES),
                         subdir=True, sync=True, metasync=False, lock=True, max_readers=512)
         try:
-            db = {name: env.open_db(name.encode()) for name in DATABASES}
+            # a reader must not take the write lock: the databases exist, open them read-only
+            db = {name: env.open_db(name.encode(), create=not self.reader)
+                  for name in DATABASES}
         except BaseException:
             env.close()
             raise
@@ -264,12 +273,25 @@ class Store:
                 keep.append((retired_at, old))
                 continue
             old.env.close()
-            shutil.rmtree(old.path, ignore_errors=True)
+            if not self.reader:  # the writer removes what it replaced
+                shutil.rmtree(old.path, ignore_errors=True)
         self._retired = keep
 
     def close(self) -> None:
         self._reap(older_than=float("inf"))
         self._active.env.close()
+
+    def follow(self, env_name: str) -> bool:
+        """Reader: switch to environment `env_name` when the writer installed it (a
+        restored snapshot); True if it switched. The old one closes after the grace."""
+        if env_name == self._active.path.name or _env_number(env_name) is None:
+            return False
+        new = self._open(self.data_dir / env_name)
+        old, self._active = self._active, new
+        now = time.monotonic()
+        self._retired.append((now, old))
+        self._reap(older_than=now - RETIRE_GRACE_S)
+        return True
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
@@ -279,6 +301,8 @@ class Store:
         become part of the batch on exit (or are dropped alone on error), and
         are durable when the batch commits.
         """
+        if self.reader:
+            raise RuntimeError("a reader Store never writes (the node's main process does)")
         batch = self._batch
         try:
             if batch is None:

@@ -32,7 +32,8 @@ AUTH_PRIMITIVES = ("strongbox.auth.tokens", "strongbox.auth.throttle", "strongbo
                    "strongbox.auth.cidrs")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("strongbox.cli",),
-    ("strongbox.server", "strongbox.devcluster", "strongbox.tlsreload", "strongbox.handoff"),
+    ("strongbox.server", "strongbox.devcluster", "strongbox.tlsreload", "strongbox.handoff",
+     "strongbox.workers"),
     ("strongbox.api",),
     ("strongbox.sweeper",),
     ("strongbox.registry",),
