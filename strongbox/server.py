@@ -245,6 +245,8 @@ class Node:
             await handoff.hand_off_leadership(self.raft)  # handoff: leader steps down on SIGTERM
 
     def _reopen_audit(self) -> None:
+        if self.workers is not None:
+            self.workers.signal(signal.SIGHUP)  # their own audit files
         failed = self.core.audit.reopen_all()
         log.info("SIGHUP: reopened audit files%s",
                  f"; failed: {', '.join(failed)}" if failed else "")

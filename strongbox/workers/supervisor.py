@@ -131,6 +131,13 @@ class Supervisor:
     def pids(self) -> list[int]:
         return [proc.pid for proc in self._procs.values()]
 
+    def signal(self, signum: int) -> None:
+        """Pass a signal on to every running worker (SIGHUP: reopen audit files)."""
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signum)
+
     def _spawn(self, index: int) -> None:
         command = [sys.executable, "-m", "strongbox.workers.worker", "--index", str(index),
                    "--channel", self.path, *self.worker_args]

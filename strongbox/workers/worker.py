@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import time
 import uuid
 from collections.abc import Sequence
@@ -227,6 +228,9 @@ class Worker:
             return
         config = api_uvicorn_config(WorkerApp(self.app, self.log), self.config, self.watches)
         server = uvicorn.Server(config)
+        # log rotation: the main process passes its SIGHUP on; reopen this worker's files
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP,
+                                                      self.core.audit.reopen_all)
         follow = asyncio.create_task(self._follow(channel[0], server))
         try:
             await server.serve(sockets=[listen_socket(self.config)])

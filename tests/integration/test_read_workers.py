@@ -136,3 +136,19 @@ def test_a_killed_worker_is_started_again(node: tuple[ServerProcess, list[str], 
                and log.stat().st_size > size, "the new worker to serve")
     assert replacement in children(server.pid)
     assert verify_file(log).ok
+
+
+def test_sighup_reopens_the_workers_audit_files_too(
+        node: tuple[ServerProcess, list[str], str]) -> None:
+    server, _, root = node
+    log = server.data_dir / "audit.log.worker-1"
+    wait_until(log.exists, "the worker's audit file")
+    workers = children(server.pid)
+    log.rename(server.data_dir / "audit.log.worker-1.rotated")
+    os.kill(server.pid, signal.SIGHUP)
+    wait_until(lambda: status_of(server, root, "/v1/secret/data/shared") == 200
+               and log.exists() and log.stat().st_size > 0,
+               "the worker to write a new audit file after SIGHUP")
+    assert children(server.pid) == workers  # reopened, not killed and started again
+    assert verify_file(log).ok
+    assert verify_file(server.data_dir / "audit.log.worker-1.rotated").ok
