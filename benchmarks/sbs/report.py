@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kv_single_node import _cpu_model
+
 from sbs.etcd import etcd_version
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -41,21 +43,13 @@ def wrk_version() -> str:
     return words[1] if len(words) > 1 else ""
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def machine_info() -> dict[str, Any]:
     dirty = _run(["git", "status", "--porcelain", "--", "strongbox"])
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(), "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(), "cpu_model": _cpu_model(),
         "platform": platform.platform(), "python": platform.python_version(),
         "etcd_version": etcd_version(), "wrk_version": wrk_version(),
         "git_commit": _run(["git", "rev-parse", "--short", "HEAD"]) or None,

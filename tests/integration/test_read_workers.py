@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from strongbox.audit.verify import verify_file
 from strongbox.testing import ServerProcess, make_tls
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-DEADLINE_S = 30.0
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def children(pid: int) -> set[int]:
