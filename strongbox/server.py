@@ -243,6 +243,8 @@ class Node:
             upkeep.cancel()
             unsealing.cancel()
             await handoff.hand_off_leadership(self.raft)  # handoff: leader steps down on SIGTERM
+            if self.workers is not None:
+                self.workers.stop()  # on the loop, while it still runs the channel
 
     def _reopen_audit(self) -> None:
         if self.workers is not None:

@@ -110,6 +110,10 @@ class Supervisor:
         log.info("started %d read worker(s) beside the main process", self.count - 1)
 
     def stop(self) -> None:
+        """Stop the workers (SIGTERM, then SIGKILL after STOP_GRACE_S) and the channel.
+        Idempotent; call it on the event loop's thread while the loop runs."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         for proc in self._procs.values():
             with contextlib.suppress(ProcessLookupError):
