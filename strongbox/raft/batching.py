@@ -41,11 +41,14 @@ Answer = tuple[int, list[tuple[int, Callable[[Any, int], None]]], Any]
 
 
 def apply_committed(sync: Any, batch: BatchFn) -> bool:
-    """Apply every committed, unapplied entry in one batch; True if any was applied.
+    """Apply every committed, unapplied entry in one batch.
 
     Same contract as pysyncobj's `__applyLogEntries` (results per command, a
     subscriber of another term is told DISCARDED), but the callbacks run after
     the batch is durable, so no client hears of a write its next read could miss.
+    Returns False ("no AppendEntries needed"): `Replicator.after_tick` sends the
+    new commit index, in the same message as any new entries - telling pysyncobj
+    to send too would double every write's commit round on all three nodes.
     """
     commit = sync._SyncObj__raftCommitIndex
     applied = sync._SyncObj__raftLastApplied
@@ -71,7 +74,7 @@ def apply_committed(sync: Any, batch: BatchFn) -> bool:
                 callback(result, FAIL_REASON.SUCCESS)
             else:
                 callback(None, FAIL_REASON.DISCARDED)
-    return True
+    return False
 
 
 class Replicator:

@@ -268,6 +268,8 @@ class RaftLog:
         leader = self._sync._getLeader()
         leader_id = None if leader is None else str(leader.id)
         if leader_id != self._leader:
+            if leader_id is None and self._leader_term is None:
+                self._fail_forwarded()
             self._leader = leader_id
             log.info("raft leader is now %s (term %d)", leader_id or "unknown",
                      self._sync.raftCurrentTerm)
@@ -318,6 +320,20 @@ class RaftLog:
                 raise NoLeader("no leader is elected (a majority of the cluster may be down or "
                                "cut off); the write was not made: retry shortly")
             await asyncio.sleep(0.02)
+
+    def _fail_forwarded(self) -> None:
+        """Tick thread: a follower lost its leader; what it proposed may or may not commit.
+
+        pysyncobj fails the proposals still waiting for the leader's reply
+        (LEADER_CHANGED), but not those the leader had already taken, which wait for
+        the commit index; they would hang until `write_timeout_s`. Answer them now.
+        """
+        failed = self._pending.fail_all(NoLeader(
+            "this node lost contact with the leader while the write was in flight; its "
+            "outcome is unknown: retry with the same Idempotency-Key"))
+        if failed:
+            log.warning("lost the leader with %d forwarded writes in flight; answered them "
+                        "with 503 (outcome unknown)", failed)
 
     def _track_leadership(self) -> None:
         """Tick thread: when this node stops leading, fail what it was still waiting on."""
