@@ -328,12 +328,16 @@ class RaftLog:
         (LEADER_CHANGED), but not those the leader had already taken, which wait for
         the commit index; they would hang until `write_timeout_s`. Answer them now.
         """
+        self._fail_pending("lost contact with the leader while the write was in flight",
+                           "the leader")
+
+    def _fail_pending(self, why: str, lost: str) -> None:
+        """Answer every write this node is waiting on with 503 (outcome unknown)."""
         failed = self._pending.fail_all(NoLeader(
-            "this node lost contact with the leader while the write was in flight; its "
-            "outcome is unknown: retry with the same Idempotency-Key"))
+            f"this node {why}; its outcome is unknown: retry with the same Idempotency-Key"))
         if failed:
-            log.warning("lost the leader with %d forwarded writes in flight; answered them "
-                        "with 503 (outcome unknown)", failed)
+            log.warning("lost %s with %d writes in flight; answered them with 503 (outcome "
+                        "unknown)", lost, failed)
 
     def _track_leadership(self) -> None:
         """Tick thread: when this node stops leading, fail what it was still waiting on."""
@@ -345,12 +349,8 @@ class RaftLog:
             return
         if self._leader_term is not None and (not leading or term != self._leader_term):
             self._leader_term = term if leading else None
-            failed = self._pending.fail_all(NoLeader(
-                "this node lost its leadership before the write committed; its outcome is "
-                "unknown: retry with the same Idempotency-Key"))
-            if failed:
-                log.warning("lost the leadership with %d writes in flight; answered them "
-                            "with 503 (outcome unknown)", failed)
+            self._fail_pending("lost its leadership before the write committed",
+                               "the leadership")
 
     def status(self) -> RaftStatus:
         sync = self._sync
